@@ -1,0 +1,1 @@
+"""kafka-log-cluster: node specs -> plan -> rendered, checked configs -> provisioning."""

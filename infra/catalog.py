@@ -1,0 +1,171 @@
+"""Kafka's broker configuration rules, as data extracted from its ConfigDef.
+
+The JSON files under `infra/catalog/` come from Apache Kafka's source at the release
+commits their README names. This module answers one question for a key and its
+text value, the way a broker parses `server.properties`: would Kafka accept it?
+Kafka itself only logs unknown keys, so a typo would start a silently misconfigured
+broker; here an unknown key is an error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+KafkaVersion = Literal["3.9", "4.1"]
+Mode = Literal["kraft", "zookeeper"]
+
+CATALOG_DIR = Path(__file__).parent / "catalog"
+
+_INT_RANGES = {"SHORT": 16, "INT": 32, "LONG": 64}
+_JAVA_CLASS = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$")
+_HOST_PORT = r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}"
+_VOTER = re.compile(rf"^\d+@{_HOST_PORT}$")
+_BOOTSTRAP = re.compile(rf"^{_HOST_PORT}$")
+_METADATA_VERSION = re.compile(r"^\d+\.\d+(-IV\d+)?$")
+# Prefixes Kafka accepts in front of catalogue keys (ListenerName.configPrefix()).
+_LISTENER_PREFIX = re.compile(r"^listener\.name\.[a-z0-9_-]+\.(?:[a-z0-9-]+\.)?")
+
+
+def to_property(value: Any) -> str:
+    """How a value is spelled in a Java properties file."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(to_property(v) for v in value)
+    return str(value)
+
+
+def _entries(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+# The catalogue names its custom validators by the Java class or field that implements
+# them; each gets its rule here. tests/unit/test_catalog.py fails if one is missing.
+CUSTOM_RULES: dict[str, tuple[Callable[[str], bool], str]] = {
+    "ControllerQuorumVotersValidator()": (
+        lambda v: all(_VOTER.match(e) for e in _entries(v)),
+        "must be a list of id@host:port entries",
+    ),
+    "ControllerQuorumBootstrapServersValidator()": (
+        lambda v: all(_BOOTSTRAP.match(e) for e in _entries(v)),
+        "must be a list of host:port entries",
+    ),
+    "MetadataVersionValidator()": (
+        lambda v: bool(_METADATA_VERSION.match(v.strip())),
+        "must be a metadata version such as 3.9 or 3.9-IV0",
+    ),
+    "REMOTE_LOG_MANAGER_THREAD_POOL_SIZE_VALIDATOR": (
+        lambda v: int(v) == -1 or int(v) > 0,
+        "must be -1 or greater than 0",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Catalog:
+    version: KafkaVersion
+    release: str  # the Kafka release the facts were read from, e.g. "4.1.1"
+    keys: dict[str, dict[str, Any]]
+    removed: dict[str, str]  # key -> Kafka version that removed it (4.x catalogue)
+
+    def default(self, key: str) -> Any:
+        return self.keys[key]["default"]
+
+    def check(self, key: str, text: str, mode: Mode) -> str | None:
+        """The reason Kafka would refuse `key=text` on a broker in `mode`, or None."""
+        if key.startswith("config.providers"):
+            return None
+        entry = self.keys.get(key) or self.keys.get(_LISTENER_PREFIX.sub("", key, count=1))
+        if entry is None:
+            return self._unknown(key)
+        key_mode = entry.get("mode", "both")
+        if mode == "kraft" and key_mode == "zk_only":
+            return "a ZooKeeper-mode key; this cluster runs KRaft (remove it)"
+        if mode == "zookeeper" and key_mode == "kraft_only":
+            return "a KRaft-only key; this cluster runs ZooKeeper mode (remove it)"
+        return _check_value(entry, text)
+
+    def _unknown(self, key: str) -> str:
+        if key in self.removed:
+            return f"removed in Kafka {self.removed[key]}; not accepted by Kafka {self.version}"
+        close = difflib.get_close_matches(key, self.keys, n=1, cutoff=0.8)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return f"unknown key for Kafka {self.version}{hint}"
+
+
+def _parse(kind: str, text: str) -> Any:
+    """Kafka's ConfigDef.parseType: raises ValueError where the broker would refuse."""
+    text = text.strip()
+    if kind == "BOOLEAN":
+        if text.lower() not in ("true", "false"):
+            raise ValueError("must be true or false")
+        return text.lower() == "true"
+    if kind in _INT_RANGES:
+        bits = _INT_RANGES[kind]
+        if not re.fullmatch(r"[+-]?\d+", text):
+            raise ValueError(f"must be a {bits}-bit integer ({kind})")
+        number = int(text)
+        if not -(2 ** (bits - 1)) <= number < 2 ** (bits - 1):
+            raise ValueError(f"must be a {bits}-bit integer ({kind})")
+        return number
+    if kind == "DOUBLE":
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError("must be a number (DOUBLE)") from None
+    if kind == "LIST":
+        return _entries(text)
+    if kind == "CLASS" and not _JAVA_CLASS.match(text):
+        raise ValueError("must be a Java class name (CLASS)")
+    return text
+
+
+def _check_value(entry: dict[str, Any], text: str) -> str | None:
+    try:
+        value = _parse(entry["type"], text)
+    except ValueError as err:
+        return f"{err}, got {text!r}"
+    rule = entry["validator"]
+    if rule is None:
+        return None
+    kind = rule["kind"]
+    failed: str | None = None
+    if kind == "atLeast" and value < rule["min"]:
+        failed = f"must be >= {rule['min']}"
+    elif kind == "between" and not rule["min"] <= value <= rule["max"]:
+        failed = f"must be between {rule['min']} and {rule['max']}"
+    elif kind == "between_or_value" and not (
+        value == rule["or_value"] or rule["min"] <= value <= rule["max"]
+    ):
+        failed = f"must be {rule['or_value']} or between {rule['min']} and {rule['max']}"
+    elif kind == "in" and value not in rule["values"]:
+        failed = f"must be one of {', '.join(rule['values'])}"
+    elif kind == "in_case_insensitive" and value.lower() not in {v.lower() for v in rule["values"]}:
+        failed = f"must be one of {', '.join(rule['values'])} (any case)"
+    elif kind == "list_in" and any(item not in rule["values"] for item in value):
+        failed = f"must list only {', '.join(rule['values'])}"
+    elif kind == "non_empty_string" and not value:
+        failed = "must not be empty"
+    elif kind == "custom":
+        accepts, expected = CUSTOM_RULES[rule["summary"]]
+        try:
+            ok = accepts(text)
+        except ValueError:
+            ok = False
+        if not ok:
+            failed = expected
+    return f"{failed}, got {text!r}" if failed else None
+
+
+@functools.cache
+def load(version: KafkaVersion) -> Catalog:
+    data = json.loads((CATALOG_DIR / f"kafka-broker-configs-{version}.json").read_text())
+    removed = {k: v["removed_in"] for k, v in data.get("removed_since_3_9", {}).items()}
+    return Catalog(version, data["kafka_version"], data["configs"], removed)

@@ -1,0 +1,135 @@
+"""The operator's command line: one verb per stage.
+
+Bad input ends every verb the same way: one line per problem on stderr, nothing on
+stdout, exit code 2. Warnings go to stderr and do not change the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from infra.catalog import to_property
+from infra.inventory import inventory_json
+from infra.plan import Derived, Plan, build_plan
+from infra.problems import InputError, warning_line
+from infra.render import Rendered, render, write
+from infra.spec import load_spec
+
+EXIT_BAD_INPUT = 2
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """What the pure stages make of one spec: its plan and its checked files."""
+
+    plan: Plan
+    rendered: Rendered
+    warnings: list[str]
+
+
+def run_pipeline(spec_path: str, local_cores: int | None = None) -> Pipeline:
+    spec, warnings = load_spec(spec_path)
+    plan, plan_warnings = build_plan(spec, spec_path, local_cores or os.cpu_count() or 1)
+    rendered = render(plan, spec_path)
+    lines = [warning_line(spec_path, w) for w in warnings + plan_warnings]
+    return Pipeline(plan, rendered, lines)
+
+
+def plan_table(plan: Plan) -> Table:
+    cluster = plan.cluster
+    table = Table(
+        title=f"Plan for cluster {cluster.name}: Kafka {cluster.kafka_release}, {cluster.mode}"
+    )
+    table.add_column("where", no_wrap=True)
+    table.add_column("setting", overflow="fold")
+    table.add_column("value", overflow="fold", max_width=40)
+    table.add_column("why", ratio=1)
+
+    def block(where: str, rows: list[tuple[str, Derived]]) -> None:
+        for i, (setting, d) in enumerate(rows):
+            table.add_row(where if i == 0 else "", setting, to_property(d.value), d.why)
+        table.add_section()
+
+    for node in plan.nodes:
+        rows = [(f"{service} heap MiB", heap) for service, heap in node.heap_mb.items()]
+        for settings in (*node.server_properties.values(), node.zookeeper_properties):
+            rows += list(settings.items())
+        group_processes = {g.group: g.processes.value for g in plan.groups}
+        rows += [
+            (
+                f"{s.group} processes",
+                Derived(value=s.processes, why=f"this node's share of {group_processes[s.group]}"),
+            )
+            for s in node.consumers
+        ]
+        block(f"{node.name}\n{','.join(node.roles)}", rows)
+    for topic in plan.topics:
+        rows = [("partitions", topic.partitions), ("replication.factor", topic.replication_factor)]
+        block(f"topic {topic.name}", rows + list(topic.config.items()))
+    for group in plan.groups:
+        rows = [("processes", group.processes)]
+        rows += [(f"consumer {k}", d) for k, d in group.consumer.items()]
+        rows += [(f"producer {k}", d) for k, d in group.producer.items()]
+        block(f"group {group.group}", rows)
+    return table
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m infra",
+        description="Plan, render and check a Kafka log cluster from a node spec.",
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    plan = verbs.add_parser("plan", help="show every derived number and why")
+    plan.add_argument("spec", help="path of the node spec (YAML)")
+    shape = plan.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="print the plan as JSON")
+    shape.add_argument(
+        "--inventory", action="store_true", help="print the inventory JSON verification reads"
+    )
+    rend = verbs.add_parser("render", help="write every node's config files under --out")
+    rend.add_argument("spec", help="path of the node spec (YAML)")
+    rend.add_argument("--out", required=True, type=Path, help="directory to write into")
+    chk = verbs.add_parser("check", help="validate the spec and its rendered files only")
+    chk.add_argument("spec", help="path of the node spec (YAML)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        result = run_pipeline(args.spec)
+    except InputError as err:
+        print("\n".join(err.lines()), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for line in result.warnings:
+        print(line, file=sys.stderr)
+    out = Console(width=None if sys.stdout.isatty() else 160)
+    if args.verb == "plan":
+        if args.json:
+            sys.stdout.write(result.plan.to_json())
+        elif args.inventory:
+            sys.stdout.write(inventory_json(result.plan, result.rendered))
+        else:
+            out.print(plan_table(result.plan))
+    elif args.verb == "render":
+        extra = {
+            "plan.json": result.plan.to_json(),
+            "inventory.json": inventory_json(result.plan, result.rendered),
+        }
+        written = write(result.rendered, args.out, extra)
+        out.print(f"wrote {len(written)} files under {args.out}/")
+    else:
+        files = sum(len(f) for f in result.rendered.values())
+        out.print(
+            f"{args.spec}: ok: {len(result.plan.nodes)} nodes, {files} files pass "
+            f"Kafka {result.plan.cluster.kafka_release}'s rules"
+        )
+    return 0

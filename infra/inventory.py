@@ -1,0 +1,100 @@
+"""The inventory: what verification expects to find running, and nothing else.
+
+The plan says why; the inventory says what: per node its host, containers, ports,
+the files it must hold (with sha256 of the rendered content) and the processes it
+must run; per cluster its topics and consumer groups. It is the JSON that
+`python -m infra plan SPEC --inventory` prints and that a stack exports.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from infra.plan import NodePlan, Plan
+from infra.render import Rendered
+
+# How each service's main process shows on a host (its JVM main class or module).
+PROCESS_MATCH = {
+    "kafka": "kafka.Kafka",
+    "zookeeper": "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+    "consumer": "consumers",
+}
+
+
+def _processes(node: NodePlan) -> list[dict[str, Any]]:
+    processes = []
+    for service, container in node.containers.items():
+        entry: dict[str, Any] = {
+            "service": service,
+            "container": container,
+            "match": PROCESS_MATCH[service],
+        }
+        if service == "consumer":
+            entry["workers"] = {s.group: s.processes for s in node.consumers}
+        processes.append(entry)
+    return processes
+
+
+def build_inventory(plan: Plan, rendered: Rendered) -> dict[str, Any]:
+    nodes = []
+    for node in plan.nodes:
+        settings = {k: d.value for s in node.server_properties.values() for k, d in s.items()}
+        nodes.append(
+            {
+                "name": node.name,
+                "host": node.host,
+                "address": node.address,
+                "roles": node.roles,
+                "cores": node.cores,
+                "containers": node.containers,
+                "ports": [p.model_dump() for p in node.ports],
+                "heap_mb": {service: d.value for service, d in node.heap_mb.items()},
+                "num_partitions": settings.get("num.partitions"),
+                "files": [
+                    {"name": f.name, "path": f.container_path, "sha256": f.sha256}
+                    for f in rendered[node.name]
+                ],
+                "processes": _processes(node),
+            }
+        )
+    return {
+        "cluster": {
+            "name": plan.cluster.name,
+            "kafka_release": plan.cluster.kafka_release,
+            "mode": plan.cluster.mode,
+            "cluster_id": plan.cluster.cluster_id,
+            "bootstrap_servers": plan.cluster.bootstrap_servers,
+        },
+        "nodes": nodes,
+        "topics": [
+            {
+                "name": t.name,
+                "partitions": t.partitions.value,
+                "replication_factor": t.replication_factor.value,
+                "config": {k: d.value for k, d in t.config.items()},
+            }
+            for t in plan.topics
+        ],
+        "groups": [
+            {
+                "group": g.group,
+                "topic": g.topic,
+                "sink": g.sink,
+                "dlq": g.dlq,
+                "partitions": g.partitions,
+                "processes": g.processes.value,
+                "members": [
+                    {"node": n.name, "processes": s.processes}
+                    for n in plan.nodes
+                    for s in n.consumers
+                    if s.group == g.group
+                ],
+            }
+            for g in plan.groups
+        ],
+    }
+
+
+def inventory_json(plan: Plan, rendered: Rendered) -> str:
+    return json.dumps(build_inventory(plan, rendered), indent=2) + "\n"

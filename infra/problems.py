@@ -1,0 +1,42 @@
+"""Problems found in operator input, reported the same way by every stage.
+
+Each problem is one line for the operator: where (spec file, field path or rendered
+file and key), what, and what was expected. Stages collect every problem they can
+find before failing, so one run shows the whole list instead of one error at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str  # field path in the spec (`nodes[1].cores`) or `<node>/<file>: <key>`
+    message: str
+
+    def line(self, source: str) -> str:
+        return (
+            f"{source}: {self.path}: {self.message}" if self.path else f"{source}: {self.message}"
+        )
+
+
+class InputError(Exception):
+    """Bad operator input: the CLI prints each problem as one line and exits 2."""
+
+    def __init__(self, source: str, problems: list[Problem]):
+        self.source = source
+        self.problems = problems
+        super().__init__("\n".join(self.lines()))
+
+    def lines(self) -> list[str]:
+        return [p.line(self.source) for p in self.problems]
+
+
+def raise_if(source: str, problems: list[Problem]) -> None:
+    if problems:
+        raise InputError(source, problems)
+
+
+def warning_line(source: str, problem: Problem) -> str:
+    return problem.line(f"{source}: warning")

@@ -1,0 +1,134 @@
+"""Plan -> file contents, checked against Kafka's rules before they leave this module.
+
+Templates under `templates/` hold layout only; every value comes from the plan.
+`render(plan, source)` returns each node's files, or raises InputError when a
+rendered `server.properties` would be refused by a broker of the planned version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from infra.broker_rules import check_server_properties
+from infra.catalog import to_property
+from infra.plan import CONFIG_DIR, ZOOKEEPER_DATA_DIR, NodePlan, Plan
+from infra.problems import Problem, raise_if
+from infra.properties import parse
+
+TEMPLATES = Path(__file__).parent.parent / "templates"
+
+
+def _property_value(value: object) -> str:
+    """A value as Java properties text: backslashes and line breaks escaped."""
+    text = to_property(value)
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+
+
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+    autoescape=False,
+)
+_ENV.filters["prop"] = _property_value
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    name: str  # file name under the node's directory
+    container_path: str  # where provisioning puts it in the node's container
+    content: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content.encode()).hexdigest()
+
+
+Rendered = dict[str, list[RenderedFile]]  # node name -> its files
+
+
+def _node_files(plan: Plan, node: NodePlan) -> list[RenderedFile]:
+    def file(name: str, template: str, path: str, **extra) -> RenderedFile:
+        content = _ENV.get_template(template).render(cluster=plan.cluster, node=node, **extra)
+        return RenderedFile(name, path, content)
+
+    files = []
+    if node.server_properties:
+        files.append(
+            file("server.properties", "server.properties.j2", f"{CONFIG_DIR}/server.properties")
+        )
+    if node.zookeeper_properties:
+        files.append(
+            file(
+                "zookeeper.properties",
+                "zookeeper.properties.j2",
+                f"{CONFIG_DIR}/zookeeper.properties",
+            )
+        )
+        files.append(file("myid", "myid.j2", f"{ZOOKEEPER_DATA_DIR}/myid"))
+    groups = {g.group: g for g in plan.groups}
+    for share in node.consumers:
+        name = f"consumer-{share.group}.properties"
+        files.append(
+            file(
+                name,
+                "consumer.properties.j2",
+                f"{CONFIG_DIR}/{name}",
+                group=groups[share.group],
+                share=share,
+            )
+        )
+    return files
+
+
+def check(plan: Plan, rendered: Rendered) -> list[Problem]:
+    """What a broker would refuse in the rendered files, each as `node/file: key`."""
+    problems = []
+    owners: dict[str, str] = {}  # node.id (or broker.id) -> the node whose file set it
+    for node in plan.nodes:
+        for f in rendered[node.name]:
+            if f.name != "server.properties":
+                continue
+            where = f"{node.name}/{f.name}"
+            for p in check_server_properties(f.content, plan.cluster.kafka_version):
+                problems.append(Problem(f"{where}: {p.path}", p.message))
+            settings = {e.key: e.value.strip() for e in parse(f.content)}
+            key = "node.id" if "node.id" in settings else "broker.id"
+            if key in settings:
+                if settings[key] in owners:
+                    problems.append(
+                        Problem(
+                            f"{where}: {key}",
+                            f"{settings[key]} is also the id of {owners[settings[key]]}",
+                        )
+                    )
+                owners.setdefault(settings[key], node.name)
+    return problems
+
+
+def render(plan: Plan, source: str) -> Rendered:
+    rendered = {node.name: _node_files(plan, node) for node in plan.nodes}
+    raise_if(source, check(plan, rendered))
+    return rendered
+
+
+def write(rendered: Rendered, out_dir: Path, extra: dict[str, str]) -> list[Path]:
+    """Write DIR/<node>/<file> and the `extra` top-level files; nothing outside DIR."""
+    written = []
+    for node, files in rendered.items():
+        (out_dir / node).mkdir(parents=True, exist_ok=True)
+        for f in files:
+            path = out_dir / node / f.name
+            path.write_text(f.content)
+            written.append(path)
+    for name, content in extra.items():
+        path = out_dir / name
+        path.write_text(content)
+        written.append(path)
+    return written
