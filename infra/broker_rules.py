@@ -161,7 +161,8 @@ def _kraft_rules(config: _Config, roles: list[str], seen: dict, ibl: str) -> lis
                 problems.append(
                     Problem("listeners", f"a controller-only node cannot listen on {name}")
                 )
-        if "inter.broker.listener.name" in config.explicit and ibl in controllers:
+        explicit_ibl = "inter.broker.listener.name" in config.explicit
+        if config.kafka.version != "3.9" and explicit_ibl and ibl in controllers:
             problems.append(
                 Problem("inter.broker.listener.name", f"{ibl} is a controller listener")
             )
@@ -219,9 +220,6 @@ def _zookeeper_rules(config: _Config) -> list[Problem]:
             )
     elif broker_id < 0:
         problems.append(Problem("broker.id", f"must be >= 0, got {broker_id}"))
-    migrating = config["zookeeper.metadata.migration.enable"] == "true"
-    if config.list("controller.listener.names") and not migrating:
-        problems.append(Problem("controller.listener.names", "must be empty in ZooKeeper mode"))
     return problems
 
 
@@ -234,8 +232,10 @@ def _common_rules(config: _Config, ibl: str, seen: dict) -> list[Problem]:
         and config["node.id"] != config["broker.id"]
     ):
         problems.append(Problem("broker.id", "must equal node.id when both are set"))
-    if not config.list("log.dirs") and not config.list("log.dir"):
-        problems.append(Problem("log.dirs", "must name at least one directory"))
+    # Kafka reads log.dirs whenever it is set, even empty, and log.dir only otherwise.
+    dirs_key = "log.dirs" if "log.dirs" in explicit else "log.dir"
+    if not config.list(dirs_key):
+        problems.append(Problem(dirs_key, "must name at least one directory"))
     wait = config.int("replica.fetch.wait.max.ms")
     for bound in ("replica.socket.timeout.ms", "replica.lag.time.max.ms"):
         if wait > config.int(bound):
@@ -271,8 +271,9 @@ def check_server_properties(text: str, version: KafkaVersion) -> list[Problem]:
     config = _Config(explicit, kafka)
     roles = config.list("process.roles") if "process.roles" in kafka.keys else []
     mode = "kraft" if roles or version != "3.9" else "zookeeper"
+    migrating = config["zookeeper.metadata.migration.enable"] == "true"
     for entry in entries:
-        reason = kafka.check(entry.key, entry.value, mode)
+        reason = kafka.check(entry.key, entry.value, mode, migrating)
         if reason:
             problems.append(Problem(entry.key, reason))
     for key, facts in kafka.keys.items():

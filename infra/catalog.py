@@ -29,8 +29,9 @@ _HOST_PORT = r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}"
 _VOTER = re.compile(rf"^\d+@{_HOST_PORT}$")
 _BOOTSTRAP = re.compile(rf"^{_HOST_PORT}$")
 _METADATA_VERSION = re.compile(r"^\d+\.\d+(-IV\d+)?$")
-# Prefixes Kafka accepts in front of catalogue keys (ListenerName.configPrefix()).
-_LISTENER_PREFIX = re.compile(r"^listener\.name\.[a-z0-9_-]+\.(?:[a-z0-9-]+\.)?")
+# Per-listener variants of catalogue keys (ListenerName.configPrefix()), optionally
+# per SASL mechanism too: listener.name.<listener>[.<mechanism>].<key>.
+_LISTENER_PREFIX = re.compile(r"^listener\.name\.[a-z0-9_-]+\.(.+)$")
 
 
 def to_property(value: Any) -> str:
@@ -78,19 +79,34 @@ class Catalog:
     def default(self, key: str) -> Any:
         return self.keys[key]["default"]
 
-    def check(self, key: str, text: str, mode: Mode) -> str | None:
-        """The reason Kafka would refuse `key=text` on a broker in `mode`, or None."""
+    def check(self, key: str, text: str, mode: Mode, migrating: bool = False) -> str | None:
+        """The reason Kafka would refuse `key=text` on a broker in `mode`, or None.
+
+        `migrating`: a ZooKeeper-mode broker with zookeeper.metadata.migration.enable,
+        which also reads the KRaft keys the catalogue notes as read during migration.
+        """
         if key.startswith("config.providers"):
             return None
-        entry = self.keys.get(key) or self.keys.get(_LISTENER_PREFIX.sub("", key, count=1))
+        entry = self._entry(key)
         if entry is None:
             return self._unknown(key)
         key_mode = entry.get("mode", "both")
         if mode == "kraft" and key_mode == "zk_only":
             return "a ZooKeeper-mode key; this cluster runs KRaft (remove it)"
-        if mode == "zookeeper" and key_mode == "kraft_only":
+        read_in_migration = migrating and "migration" in entry.get("mode_note", "")
+        if mode == "zookeeper" and key_mode == "kraft_only" and not read_in_migration:
             return "a KRaft-only key; this cluster runs ZooKeeper mode (remove it)"
         return _check_value(entry, text)
+
+    def _entry(self, key: str) -> dict[str, Any] | None:
+        if key in self.keys:
+            return self.keys[key]
+        per_listener = _LISTENER_PREFIX.match(key)
+        if not per_listener:
+            return None
+        rest = per_listener[1]
+        per_mechanism = rest.split(".", 1)[-1]
+        return self.keys.get(rest) or self.keys.get(per_mechanism)
 
     def _unknown(self, key: str) -> str:
         if key in self.removed:

@@ -127,9 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         written = write(result.rendered, args.out, extra)
         out.print(f"wrote {len(written)} files under {args.out}/")
     else:
-        files = sum(len(f) for f in result.rendered.values())
+        files = [f for fs in result.rendered.values() for f in fs]
+        brokers = sum(f.name == "server.properties" for f in files)
         out.print(
-            f"{args.spec}: ok: {len(result.plan.nodes)} nodes, {files} files pass "
-            f"Kafka {result.plan.cluster.kafka_release}'s rules"
+            f"{args.spec}: ok: {len(result.plan.nodes)} nodes, {len(files)} files rendered, "
+            f"{brokers} server.properties pass Kafka {result.plan.cluster.kafka_release}'s rules"
         )
     return 0

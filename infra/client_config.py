@@ -29,8 +29,11 @@ def problems(kind: ClientKind, settings: dict[str, object]) -> dict[str, str]:
     """Key -> librdkafka's reason for refusing it, checked one key at a time."""
     found = {}
     for key, value in settings.items():
+        text = to_property(value)
         try:
-            _build(kind, {key: to_property(value)})
+            _build(kind, {key: text})
         except KafkaException as err:
-            found[key] = err.args[0].str().strip()
+            reason = err.args[0].str().strip()
+            about_value = "No such configuration property" not in reason and text not in reason
+            found[key] = f"{reason}, got {text!r}" if about_value else reason
     return found

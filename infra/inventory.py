@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infra.plan import NodePlan, Plan
+from infra.plan import KAFKA_DATA_DIR, ZOOKEEPER_DATA_DIR, NodePlan, Plan
 from infra.render import Rendered
 
+# Where each JVM service keeps its data (the mount point of the node's data volume).
+DATA_DIRS = {"kafka": KAFKA_DATA_DIR, "zookeeper": ZOOKEEPER_DATA_DIR}
 # How each service's main process shows on a host (its JVM main class or module).
 PROCESS_MATCH = {
     "kafka": "kafka.Kafka",
@@ -50,6 +52,11 @@ def build_inventory(plan: Plan, rendered: Rendered) -> dict[str, Any]:
                 "containers": node.containers,
                 "ports": [p.model_dump() for p in node.ports],
                 "heap_mb": {service: d.value for service, d in node.heap_mb.items()},
+                "data_dirs": {
+                    service: DATA_DIRS[service]
+                    for service in node.containers
+                    if service in DATA_DIRS
+                },
                 "num_partitions": settings.get("num.partitions"),
                 "files": [
                     {"name": f.name, "path": f.container_path, "sha256": f.sha256}

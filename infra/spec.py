@@ -9,6 +9,7 @@ live in the plan, next to the numbers they check.
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -49,7 +50,7 @@ def _rule(check, message: str):
     return AfterValidator(validate)
 
 
-def _units(table: dict[str, int], what: str):
+def _units(table: dict[str, int], example: str):
     """A BeforeValidator turning '7d' / '50GiB' (or a plain integer) into an integer."""
     pattern = re.compile(rf"^(\d+)\s*({'|'.join(table)})$")
 
@@ -58,7 +59,7 @@ def _units(table: dict[str, int], what: str):
             return value
         match = pattern.match(value.strip()) if isinstance(value, str) else None
         if not match:
-            raise PydanticCustomError("units", f"must be a {what} like 7d or 12h")
+            raise PydanticCustomError("units", f"must be like {example}")
         return int(match[1]) * table[match[2]]
 
     return BeforeValidator(parse)
@@ -81,7 +82,15 @@ KafkaName = Annotated[
     str, _rule(_TOPIC.match, "must be 1-249 characters of letters, digits, '.', '_' and '-'")
 ]
 Positive = Annotated[int, Field(ge=1)]
-Scalar = str | int | float | bool
+
+
+def _scalar(value):
+    if isinstance(value, str | int | float | bool):
+        return value
+    raise PydanticCustomError("scalar", "must be a single value (text, number or true/false)")
+
+
+Scalar = Annotated[str | int | float | bool, BeforeValidator(_scalar)]
 
 
 class _Model(BaseModel):
@@ -109,8 +118,12 @@ class Topic(_Model):
     partitions: Positive | None = None
     replication_factor: Positive | None = None
     min_insync_replicas: Positive | None = None
-    retention: Annotated[int | None, _units(_DURATION_MS, "duration")] = None  # in ms
-    retention_bytes: Annotated[int | None, _units(_SIZE_BYTES, "size")] = None
+    retention: Annotated[int | None, _units(_DURATION_MS, "7d, 12h or 30m (ms, s, m, h, d, w)")] = (
+        None  # in ms
+    )
+    retention_bytes: Annotated[
+        int | None, _units(_SIZE_BYTES, "50GiB or 500MB (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)")
+    ] = None
     compression: Compression | None = None
 
 
@@ -178,7 +191,10 @@ def _read_yaml(path: Path, source: str) -> Any:
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        raise InputError(source, [Problem(where, f"{err.problem or err.context}")]) from None
+        what = f"{err.problem} ({err.context})" if err.context else f"{err.problem}"
+        if "duplicate key" not in what:
+            what += "; check the indentation and quoting there"
+        raise InputError(source, [Problem(where, what)]) from None
     except yaml.YAMLError as err:
         raise InputError(source, [Problem("", f"not valid YAML: {err}")]) from None
 
@@ -221,13 +237,15 @@ def _wording(error: dict[str, Any]) -> Problem:
         return Problem(field_path(loc), "required")
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])
-        return Problem(field_path(loc), f"unknown key (expected one of: {', '.join(allowed)})")
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.75)
+        hint = f"did you mean {close[0]}?" if close else f"expected one of: {', '.join(allowed)}"
+        return Problem(field_path(loc), f"unknown key ({hint})")
     message = error["msg"].replace("Input should be", "must be").replace("Value error, ", "")
     if kind in ("int_type", "int_from_float"):
         message = "must be an integer"
     elif kind in ("greater_than_equal", "greater_than"):
         op = ">=" if kind == "greater_than_equal" else ">"
-        message = f"must be {op} {error['ctx'].get('ge', error['ctx'].get('gt'))}"
+        message = f"must be {op} {error['ctx'].get('ge', error['ctx'].get('gt')):g}"
     elif kind == "too_short":
         message = "must have at least one entry"
     elif kind in ("model_type", "dict_type"):
@@ -275,14 +293,17 @@ def _role_rules(spec: Spec) -> list[Problem]:
         problems.append(
             Problem("nodes", "zookeeper mode needs at least one node with the zookeeper role")
         )
-    wrong_role = "zookeeper" if cluster.mode == "kraft" else "controller"
+    wrong_role, advice = (
+        ("zookeeper", "KRaft nodes use the controller role")
+        if cluster.mode == "kraft"
+        else ("controller", "in ZooKeeper mode a broker is elected controller; remove it")
+    )
     for i, node in enumerate(spec.nodes):
         if wrong_role in node.roles:
             problems.append(
                 Problem(
                     f"nodes[{i}].roles",
-                    f"the {wrong_role} role does not exist in {cluster.mode} mode "
-                    f"(use {'controller' if wrong_role == 'zookeeper' else 'zookeeper'})",
+                    f"the {wrong_role} role does not exist in {cluster.mode} mode ({advice})",
                 )
             )
         if len(set(node.roles)) != len(node.roles):

@@ -1,0 +1,91 @@
+"""`python -m infra plan|render|check` as an operator runs them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from tests.conftest import REPO
+
+
+def test_plan_prints_the_table_of_numbers_and_reasons(cli):
+    code, out, err = cli("plan", "specs/three-node-kraft.yaml")
+    assert code == 0 and err == ""
+    assert "Plan for cluster siem: Kafka 4.1.1, kraft" in out
+    row = next(line for line in out.splitlines() if "num.partitions" in line)
+    assert "8" in row and "this broker's cores (8)" in row
+
+
+def test_plan_json_is_the_same_bytes_every_time(cli):
+    first = cli("plan", "specs/dedicated-controllers.yaml", "--json")
+    second = cli("plan", "specs/dedicated-controllers.yaml", "--json")
+    assert first == second
+    assert json.loads(first[1])["cluster"]["name"] == "logs-prod"
+
+
+def test_inventory_hashes_are_those_of_the_rendered_files(cli, tmp_path):
+    code, out, _ = cli("plan", "specs/zookeeper-3.9.yaml", "--inventory")
+    assert code == 0
+    inventory = json.loads(out)
+    cli("render", "specs/zookeeper-3.9.yaml", "--out", str(tmp_path))
+    for node in inventory["nodes"]:
+        assert node["files"], node["name"]
+        for f in node["files"]:
+            written = (tmp_path / node["name"] / f["name"]).read_bytes()
+            assert hashlib.sha256(written).hexdigest() == f["sha256"]
+    zk = next(n for n in inventory["nodes"] if n["name"] == "zk-2")
+    assert [(f["name"], f["path"]) for f in zk["files"]] == [
+        ("zookeeper.properties", "/etc/kafka-log-cluster/zookeeper.properties"),
+        ("myid", "/var/lib/zookeeper/myid"),
+    ]
+    assert (tmp_path / "zk-2" / "myid").read_text() == "2\n"
+
+
+def test_render_writes_every_node_file_and_nothing_outside_its_directory(cli, tmp_path):
+    out_dir = tmp_path / "out"
+    code, out, err = cli("render", "specs/dedicated-controllers.yaml", "--out", str(out_dir))
+    assert code == 0 and err == ""
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    written = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file())
+    nodes = ["broker-1", "broker-2", "broker-big", "controller-1", "controller-2", "controller-3"]
+    assert written == sorted(
+        [f"{n}/server.properties" for n in nodes]
+        + [
+            "parsers-1/consumer-syslog-normalizers.properties",
+            "parsers-2/consumer-syslog-normalizers.properties",
+            "plan.json",
+            "inventory.json",
+        ]
+    )
+    assert f"wrote {len(written)} files under {out_dir}/" in out
+
+
+def test_check_says_ok_and_counts_the_checked_broker_files(cli):
+    code, out, err = cli("check", "specs/zookeeper-3.9.yaml")
+    assert (code, err) == (0, "")
+    assert out.strip() == (
+        "specs/zookeeper-3.9.yaml: ok: 7 nodes, 10 files rendered, 3 server.properties "
+        "pass Kafka 3.9.1's rules"
+    )
+
+
+def test_warnings_go_to_stderr_and_do_not_fail(cli, tmp_path):
+    spec = tmp_path / "two-controllers.yaml"
+    spec.write_text(
+        "cluster: {name: logs}\n"
+        "nodes:\n"
+        "  - {name: a, cores: 2, roles: [broker, controller]}\n"
+        "  - {name: b, cores: 2, roles: [broker, controller, consumer]}\n"
+    )
+    code, out, err = cli("check", str(spec))
+    assert code == 0 and "ok" in out
+    assert err.splitlines() == [
+        f"{spec}: warning: nodes: 2 controllers tolerate no more failures than 1; use an odd count",
+        f"{spec}: warning: consumers: consumer nodes are given but no consumer group",
+    ]
+
+
+def test_every_example_spec_passes_the_checker(cli):
+    for spec in sorted((REPO / "specs").glob("*.yaml")):
+        code, out, _ = cli("check", str(spec.relative_to(REPO)))
+        assert code == 0, out
