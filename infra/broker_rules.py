@@ -13,7 +13,7 @@ import re
 
 from infra.catalog import Catalog, KafkaVersion, load, to_property
 from infra.problems import Problem
-from infra.properties import parse
+from infra.properties import Entry, parse
 
 _LISTENER = re.compile(r"^([A-Za-z0-9_]+)://(\[[^\]]*\]|[^:/\s]*):(\d+)$")
 _SECURE = ("SSL", "SASL_SSL", "SASL_PLAINTEXT")
@@ -258,8 +258,11 @@ def _common_rules(config: _Config, ibl: str, seen: dict) -> list[Problem]:
 
 
 def check_server_properties(text: str, version: KafkaVersion) -> list[Problem]:
+    return check_entries(parse(text), version)
+
+
+def check_entries(entries: list[Entry], version: KafkaVersion) -> list[Problem]:
     kafka = load(version)
-    entries = parse(text)
     problems: list[Problem] = []
     explicit: dict[str, str] = {}
     for entry in entries:

@@ -8,6 +8,7 @@ provisioning and verification read the plan and decide nothing themselves.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import uuid
 from typing import Any
@@ -264,6 +265,7 @@ class _Planner:
         id_nodes = kafka_nodes if self.mode == "kraft" else self.brokers
         self.node_ids = {n.name: i + 1 for i, n in enumerate(id_nodes)}
         self.zk_ids = {n.name: i + 1 for i, n in enumerate(spec.with_role("zookeeper"))}
+        self.containers = {n.name: self._services(n) for n in spec.nodes}
 
     # -- addresses and ports
 
@@ -293,9 +295,9 @@ class _Planner:
         return node.host.split("://", 1)[1].rsplit("@", 1)[-1].split(":")[0]
 
     def container(self, node: Node, service: str) -> str:
-        return self.services(node)[service]
+        return self.containers[node.name][service]
 
-    def services(self, node: Node) -> dict[str, str]:
+    def _services(self, node: Node) -> dict[str, str]:
         """Service -> container: the node's first service is `<cluster>-<node>`."""
         roles = set(node.roles)
         wanted = [
@@ -370,20 +372,27 @@ class _Planner:
             settings["controller.listener.names"] = Derived(
                 value=CONTROLLER, why="the quorum listener"
             )
+            settings["controller.quorum.voters"] = self.quorum
+        else:
+            settings["zookeeper.connect"] = self.quorum
+        return settings
+
+    @functools.cached_property
+    def quorum(self) -> Derived:
+        """controller.quorum.voters (KRaft) or zookeeper.connect: one value for every node."""
+        if self.mode == "kraft":
             controllers = self.spec.with_role("controller")
-            settings["controller.quorum.voters"] = Derived(
+            return Derived(
                 value=",".join(
                     f"{self.node_ids[c.name]}@{self.reach(c, CONTROLLER)}" for c in controllers
                 ),
                 why=f"static quorum of the {len(controllers)} controller node(s)",
             )
-        else:
-            zookeepers = self.spec.with_role("zookeeper")
-            settings["zookeeper.connect"] = Derived(
-                value=",".join(self.reach(z, "zookeeper-client") for z in zookeepers),
-                why=f"the ensemble of {len(zookeepers)} ZooKeeper node(s)",
-            )
-        return settings
+        zookeepers = self.spec.with_role("zookeeper")
+        return Derived(
+            value=",".join(self.reach(z, "zookeeper-client") for z in zookeepers),
+            why=f"the ensemble of {len(zookeepers)} ZooKeeper node(s)",
+        )
 
     def identity(self, node: Node) -> Settings:
         node_id = self.node_ids[node.name]
@@ -687,7 +696,7 @@ class _Planner:
                 roles=list(n.roles),
                 node_id=self.node_ids.get(n.name),
                 zookeeper_id=self.zk_ids.get(n.name),
-                containers=self.services(n),
+                containers=self.containers[n.name],
                 ports=self.ports(n),
                 heap_mb=self.heaps(n),
                 server_properties=self.server_properties(n),

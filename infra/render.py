@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jinja2
 
-from infra.broker_rules import check_server_properties
+from infra.broker_rules import check_entries
 from infra.catalog import to_property
 from infra.plan import CONFIG_DIR, ZOOKEEPER_DATA_DIR, NodePlan, Plan
 from infra.problems import Problem, raise_if
@@ -96,9 +96,10 @@ def check(plan: Plan, rendered: Rendered) -> list[Problem]:
             if f.name != "server.properties":
                 continue
             where = f"{node.name}/{f.name}"
-            for p in check_server_properties(f.content, plan.cluster.kafka_version):
+            entries = parse(f.content)
+            for p in check_entries(entries, plan.cluster.kafka_version):
                 problems.append(Problem(f"{where}: {p.path}", p.message))
-            settings = {e.key: e.value.strip() for e in parse(f.content)}
+            settings = {e.key: e.value.strip() for e in entries}
             key = "node.id" if "node.id" in settings else "broker.id"
             if key in settings:
                 if settings[key] in owners:

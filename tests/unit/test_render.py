@@ -1,0 +1,44 @@
+"""Rendering: the checker guards what leaves `render`, and values cannot break the file format."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jinja2
+import pytest
+
+from infra.cli import run_pipeline
+from infra.plan import build_plan
+from infra.properties import parse
+from infra.render import _ENV, check, render
+from infra.spec import parse_spec
+from tests.conftest import TEST_LOCAL_CORES
+
+
+def test_two_files_claiming_one_node_id_are_refused():
+    pipeline = run_pipeline("specs/three-node-kraft.yaml", local_cores=TEST_LOCAL_CORES)
+    rendered = dict(pipeline.rendered)
+    (server,) = rendered["kafka-2"]
+    rendered["kafka-2"] = [
+        dataclasses.replace(server, content=server.content.replace("node.id=2", "node.id=1"))
+    ]
+    found = [p.line("x.yaml") for p in check(pipeline.plan, rendered)]
+    assert "x.yaml: kafka-2/server.properties: node.id: 1 is also the id of kafka-1" in found
+
+
+def test_a_value_with_a_line_break_cannot_inject_a_key(minimal_spec):
+    minimal_spec["tuning"] = {
+        "broker": {"ssl.endpoint.identification.algorithm": "https\nnum.partitions=999"}
+    }
+    spec, _ = parse_spec(minimal_spec, "x.yaml")
+    plan, _ = build_plan(spec, "x.yaml", TEST_LOCAL_CORES)
+    (server, *_) = render(plan, "x.yaml")["kafka-1"]
+    entries = parse(server.content)
+    assert [e.value for e in entries if e.key == "num.partitions"] == ["4"]
+    (algorithm,) = [e.value for e in entries if e.key == "ssl.endpoint.identification.algorithm"]
+    assert algorithm == "https\nnum.partitions=999"
+
+
+def test_templates_refuse_an_undefined_value():
+    with pytest.raises(jinja2.UndefinedError):
+        _ENV.get_template("myid.j2").render(node=object())
