@@ -1,0 +1,127 @@
+"""What a consumer deployment runs with: the rendered settings file, then the command line.
+
+The plan renders `consumer-<group>.properties` (worker keys, then librdkafka keys
+prefixed `consumer.` and `producer.`). Flags given on the command line win over the
+file. A few librdkafka settings are the worker's own, because at-least-once delivery
+depends on them; the plan refuses them in `tuning`, and they are forced here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infra.properties import parse
+
+# Offsets are stored and committed by the worker after the sink acknowledges a batch.
+WORKER_CONSUMER_KEYS = {"enable.auto.commit": "false", "enable.auto.offset.store": "false"}
+# A sink or DLQ record counts as delivered once every in-sync replica has it.
+WORKER_PRODUCER_KEYS = {"acks": "all"}
+OWNED_KEYS = {
+    "consumer": {*WORKER_CONSUMER_KEYS, "bootstrap.servers", "group.id"},
+    "producer": {*WORKER_PRODUCER_KEYS, "bootstrap.servers"},
+}
+# Used when no settings file says otherwise: no log skipped, minimal rebalances.
+CONSUMER_DEFAULTS = {
+    "auto.offset.reset": "earliest",
+    "partition.assignment.strategy": "cooperative-sticky",
+}
+DEFAULT_BATCH = 1000
+
+
+class SettingsError(ValueError):
+    """Bad settings, said in one line."""
+
+
+@dataclass
+class Settings:
+    bootstrap_servers: str
+    group: str
+    topics: list[str]
+    sink: str = "stdout"
+    dlq: str = ""
+    processes: int = 0  # 0: the file's count, else this machine's cores
+    consumer: dict[str, str] = field(default_factory=dict)
+    producer: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def batch(self) -> int:
+        return int(self.consumer.get("max.poll.records", DEFAULT_BATCH))
+
+    def consumer_config(self) -> dict[str, str]:
+        return {
+            **CONSUMER_DEFAULTS,
+            **self.consumer,
+            **WORKER_CONSUMER_KEYS,
+            "bootstrap.servers": self.bootstrap_servers,
+            "group.id": self.group,
+        }
+
+    def producer_config(self) -> dict[str, str]:
+        return {
+            **self.producer,
+            **WORKER_PRODUCER_KEYS,
+            "bootstrap.servers": self.bootstrap_servers,
+        }
+
+
+def read_file(path: str) -> dict[str, str]:
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise SettingsError(f"{path}: cannot read the settings file: {err.strerror}") from None
+    return {e.key: e.value.strip() for e in parse(text)}
+
+
+def build(
+    *,
+    config: str | None,
+    bootstrap_servers: str | None,
+    group: str | None,
+    topics: list[str] | None,
+    sink: str | None,
+    dlq: str | None,
+    processes: int | None,
+    overrides: dict[str, str],
+) -> Settings:
+    """Settings from the file (if any) and the flags; flags win. `overrides`: consumer.* keys."""
+    file = read_file(config) if config else {}
+    where = config or "the command line"
+
+    def pick(flag, key: str) -> str | None:
+        return flag if flag not in (None, []) else file.get(key)
+
+    values = {
+        "bootstrap.servers": pick(bootstrap_servers, "bootstrap.servers"),
+        "group.id": pick(group, "group.id"),
+        "topics": ",".join(topics) if topics else file.get("topics"),
+    }
+    missing = [f"--{k.replace('.id', '').replace('.', '-')}" for k, v in values.items() if not v]
+    if missing:
+        raise SettingsError(f"{where}: missing {', '.join(missing)}")
+    topic_list = [t.strip() for t in (values["topics"] or "").split(",") if t.strip()]
+    sink_value = pick(sink, "sink") or "stdout"
+    if not (sink_value == "stdout" or sink_value.startswith(("kafka:", "file:"))):
+        raise SettingsError(
+            f"{where}: sink must be kafka:TOPIC, file:PATH or stdout, got {sink_value!r}"
+        )
+    count = processes if processes is not None else int(file.get("processes", 0))
+    if count < 0:
+        raise SettingsError(f"{where}: processes must be >= 1, got {count}")
+    consumer = {
+        k.removeprefix("consumer."): v for k, v in file.items() if k.startswith("consumer.")
+    }
+    producer = {
+        k.removeprefix("producer."): v for k, v in file.items() if k.startswith("producer.")
+    }
+    return Settings(
+        bootstrap_servers=values["bootstrap.servers"] or "",
+        group=values["group.id"] or "",
+        topics=topic_list,
+        sink=sink_value,
+        dlq=pick(dlq, "dlq") or f"{topic_list[0]}.dlq",
+        processes=count or os.cpu_count() or 1,
+        consumer={**consumer, **overrides},
+        producer=producer,
+    )

@@ -1,0 +1,161 @@
+"""One worker process: a member of the consumer group, processing at least once.
+
+Loop: consume a batch -> parse each record -> deliver the parsed ones to the sink and
+the malformed ones to the DLQ -> commit the batch's offsets. Offsets are committed
+only after both deliveries are acknowledged, so a crash at any point re-reads the
+uncommitted batch: duplicates are possible, losses are not. SIGTERM or SIGINT ends
+the loop after the current batch; the consumer then leaves the group.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import orjson
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from consumers.parsing import ParseError, parse
+from consumers.settings import Settings
+from consumers.sinks import KafkaSink, make_sink
+
+STATS_INTERVAL_S = 2.0
+
+
+class Worker:
+    def __init__(self, settings: Settings, index: int, stats_fd: int | None):
+        self.settings, self.index, self.stats_fd = settings, index, stats_fd
+        self.stopping = False
+        self.counts = {"records": 0, "dlq": 0, "batches": 0}
+        self.lag = 0
+        self.consumer = Consumer(
+            {
+                **settings.consumer_config(),
+                "statistics.interval.ms": int(STATS_INTERVAL_S * 1000),
+                "stats_cb": self._on_stats,
+            }
+        )
+        self.producer = Producer(settings.producer_config())
+        self.sink = make_sink(settings.sink, self.producer)
+        self.dlq = KafkaSink(self.producer, settings.dlq)
+        self.last_report = time.monotonic()
+
+    # -- group membership
+
+    def _on_stats(self, raw: str) -> None:
+        stats = orjson.loads(raw)
+        self.lag = sum(
+            max(0, p.get("consumer_lag", 0))
+            for topic in stats.get("topics", {}).values()
+            for pid, p in topic.get("partitions", {}).items()
+            if pid != "-1" and p.get("fetch_state") == "active"
+        )
+
+    def keepalive(self) -> None:
+        """While a delivery retries: stay in the group without taking new records."""
+        assignment = self.consumer.assignment()
+        if assignment:
+            self.consumer.pause(assignment)
+        self.consumer.consume(num_messages=1, timeout=0)
+        self._report()
+
+    def _resume(self) -> None:
+        assignment = self.consumer.assignment()
+        if assignment:
+            self.consumer.resume(assignment)
+
+    def _report(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.stats_fd is None or (not force and now - self.last_report < STATS_INTERVAL_S):
+            return
+        partitions = sorted(f"{tp.topic}:{tp.partition}" for tp in self.consumer.assignment())
+        line = {
+            "worker": self.index,
+            "pid": os.getpid(),
+            "seconds": round(now - self.last_report, 3),
+            **self.counts,
+            "lag": self.lag,
+            "partitions": partitions,
+        }
+        os.write(self.stats_fd, orjson.dumps(line) + b"\n")
+        self.counts = dict.fromkeys(self.counts, 0)
+        self.last_report = now
+
+    # -- the loop
+
+    def _process(self, messages) -> None:
+        parsed: list[bytes] = []
+        malformed: list[dict] = []
+        offsets: dict[tuple[str, int], int] = {}
+        dumps = orjson.dumps
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.fatal():
+                    raise KafkaException(error)
+                if error.code() != KafkaError._PARTITION_EOF:
+                    print(f"consumers[{os.getpid()}]: {error.str()}", file=sys.stderr, flush=True)
+                continue
+            value = message.value()
+            try:
+                parsed.append(dumps(parse(value, message.timestamp()[1])))
+            except ParseError as reason:
+                malformed.append(
+                    {
+                        "value": value,
+                        "headers": [
+                            ("error", str(reason).encode()),
+                            ("source.topic", message.topic().encode()),
+                            ("source.partition", str(message.partition()).encode()),
+                            ("source.offset", str(message.offset()).encode()),
+                        ],
+                    }
+                )
+            offsets[(message.topic(), message.partition())] = message.offset() + 1
+        if parsed:
+            self.sink.deliver(parsed, self.keepalive)
+        if malformed:
+            self.dlq.deliver_messages(malformed, self.keepalive)
+        self._resume()
+        if offsets:
+            self._commit(offsets)
+        self.counts["records"] += len(parsed)
+        self.counts["dlq"] += len(malformed)
+        self.counts["batches"] += 1
+
+    def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        commit = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        try:
+            self.consumer.commit(offsets=commit, asynchronous=False)
+        except KafkaException as err:
+            # Partitions moved to another member meanwhile: it re-reads from the last
+            # committed offset, so the batch is processed twice, never lost.
+            print(
+                f"consumers[{os.getpid()}]: commit refused ({err.args[0].str()}); "
+                "the new owner re-reads these records",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def stop(self, *_args) -> None:
+        self.stopping = True
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        self.consumer.subscribe(self.settings.topics)
+        batch = self.settings.batch
+        try:
+            while not self.stopping:
+                messages = self.consumer.consume(num_messages=batch, timeout=0.5)
+                if messages:
+                    self._process(messages)
+                self._report()
+            self._report(force=True)
+        finally:
+            self.sink.close()
+            self.dlq.close()
+            self.consumer.close()  # leaves the group: its partitions move at once
+        return 0

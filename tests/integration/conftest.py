@@ -1,0 +1,35 @@
+"""A broker for the integration tests: KAFKA_BOOTSTRAP_SERVERS if set, else a local Tansu."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from infra.local_broker import LocalBroker
+
+
+@pytest.fixture(scope="session")
+def bootstrap():
+    given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if given:
+        yield given
+        return
+    with LocalBroker() as started:
+        yield started
+
+
+@pytest.fixture
+def new_topic(bootstrap):
+    """new_topic(partitions) -> the name of a fresh topic (unique per call)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+
+    def create(partitions: int, prefix: str = "t") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        for future in admin.create_topics([NewTopic(name, partitions, 1)]).values():
+            future.result(timeout=10)
+        return name
+
+    return create

@@ -1,0 +1,264 @@
+"""The consumer deployment against a real broker (Tansu, or KAFKA_BOOTSTRAP_SERVERS)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from consumers.produce import demo_lines
+from tests.conftest import REPO
+from tests.integration.kafka_helpers import Deployment, read_topic, wait_for
+
+JOIN_TIMEOUT_S = 60
+
+
+def produce(bootstrap: str, topic: str, values) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+    for value in values:
+        while True:
+            try:
+                producer.produce(topic, value=value)
+                break
+            except BufferError:
+                producer.poll(0.1)
+    assert producer.flush(30) == 0
+
+
+def seqs(records) -> list[int]:
+    return [int(orjson.loads(v)["structured_data"]["demo@32473"]["seq"]) for v, _ in records]
+
+
+def file_seqs(path) -> list[int]:
+    if not path.exists():
+        return []
+    return [
+        int(orjson.loads(line)["structured_data"]["demo@32473"]["seq"])
+        for line in path.read_bytes().splitlines()
+    ]
+
+
+def test_n_processes_share_every_partition_once_and_stop_cleanly(bootstrap, new_topic, tmp_path):
+    topic = new_topic(6)
+    sink = tmp_path / "out.jsonl"
+    deployment = Deployment(
+        tmp_path, "--bootstrap-servers", bootstrap, "--group", f"g-{topic}", "--topic", topic,
+        "--processes", "3", "--sink", f"file:{sink}",
+    )  # fmt: skip
+    try:
+        wait_for(lambda: len(deployment.owned()) == 6, JOIN_TIMEOUT_S, "6 partitions owned")
+        owned = deployment.owned()
+        assert sorted(owned) == sorted(f"{topic}:{p}" for p in range(6))  # each exactly once
+        workers = deployment.children()
+        assert len(workers) == 3
+        for pid in workers:
+            command = (REPO / f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            assert command[1:4] == [b"-m", b"consumers", b"worker"]
+        produce(bootstrap, topic, demo_lines(3000))
+        wait_for(lambda: len(set(file_seqs(sink))) == 3000, 60, "3000 records in the file sink")
+    finally:
+        code = deployment.stop()
+    assert code == 0, deployment.log
+    assert "stopped\n" in deployment.log
+    for pid in workers:
+        assert (
+            not (REPO / f"/proc/{pid}").exists()
+            or b"zombie" in (REPO / f"/proc/{pid}/status").read_bytes()
+        )
+
+
+MALFORMED = {
+    b"plain text, no format": "not syslog (<PRI>...) and not a JSON object",
+    b"<999>1 2024-01-01T00:00:00Z h a - - - too high": "syslog priority 999 is above 191",
+    b"<13>1 yesterday h a - - - bad time": "RFC 5424 timestamp 'yesterday' is not RFC 3339",
+    b"<13>Feb 30 17:32:18 h app: no such day": (
+        "RFC 3164 timestamp is not a date: day is out of range for month"
+    ),
+    b'{"level": "info"}': "a JSON line needs a message (or msg) field",
+    b"[1, 2, 3]": "not syslog (<PRI>...) and not a JSON object",
+    b'{"msg": unquoted}': (
+        "not valid JSON: unexpected character, expected a JSON value: line 1 column 9 (char 8)"
+    ),
+    b"\xff\xfe binary": "not UTF-8: invalid start byte at byte 0",
+}
+
+
+def test_each_malformed_line_goes_to_the_dlq_with_its_reason(bootstrap, new_topic, tmp_path):
+    topic, dlq = new_topic(2), None
+    dlq = new_topic(1, prefix="dlq")
+    sink = tmp_path / "out.jsonl"
+    good = list(demo_lines(10))
+    produce(bootstrap, topic, [*good[:5], *MALFORMED, *good[5:]])
+    deployment = Deployment(
+        tmp_path, "--bootstrap-servers", bootstrap, "--group", f"g-{topic}", "--topic", topic,
+        "--processes", "1", "--sink", f"file:{sink}", "--dlq", dlq,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: len(file_seqs(sink)) >= 10, JOIN_TIMEOUT_S, "the valid lines parsed")
+        dead = wait_for(
+            lambda: (r := read_topic(bootstrap, dlq, quiet_s=1)) and len(r) >= len(MALFORMED) and r,
+            30,
+            "every malformed line in the DLQ",
+        )
+    finally:
+        assert deployment.stop() == 0, deployment.log
+    assert sorted(file_seqs(sink)) == list(range(10))
+    by_value = {value: dict(headers) for value, headers in dead}
+    assert set(by_value) == set(MALFORMED)
+    for value, reason in MALFORMED.items():
+        headers = by_value[value]
+        assert headers["error"].decode() == reason
+        assert headers["source.topic"].decode() == topic
+        assert int(headers["source.partition"]) in (0, 1)
+        assert int(headers["source.offset"]) >= 0
+
+
+def test_sigkill_of_a_worker_loses_nothing(bootstrap, new_topic, tmp_path):
+    """50,000 unique records; one worker is SIGKILLed halfway; every record arrives."""
+    total, batch = 50_000, 500
+    topic, out = new_topic(6), new_topic(6, prefix="out")
+    config = tmp_path / "consumer.properties"
+    config.write_text(f"consumer.max.poll.records={batch}\nproducer.linger.ms=5\n")
+    deployment = Deployment(
+        tmp_path, "--config", str(config), "--bootstrap-servers", bootstrap,
+        "--group", f"g-{topic}", "--topic", topic, "--processes", "3", "--sink", f"kafka:{out}",
+    )  # fmt: skip
+    produced = threading.Event()
+
+    def feed():  # a steady stream, so the kill lands mid-flow
+        for start in range(0, total, 2_500):
+            produce(bootstrap, topic, demo_lines(2_500, start))
+            time.sleep(0.2)
+        produced.set()
+
+    try:
+        wait_for(lambda: len(deployment.owned()) == 6, JOIN_TIMEOUT_S, "6 partitions owned")
+        feeder = threading.Thread(target=feed)
+        feeder.start()
+        time.sleep(1.5)
+        victim = next(w for w in deployment.status()["workers"] if w["partitions"])
+        subprocess.run(["kill", "-KILL", str(victim["pid"])], check=True)
+        wait_for(
+            lambda: (
+                next(w for w in deployment.status()["workers"] if w["index"] == victim["index"])[
+                    "restarts"
+                ]
+                == 1
+            ),
+            30,
+            "the killed worker restarted",
+        )
+        feeder.join()
+        assert produced.is_set()
+        records = wait_for(
+            lambda: (
+                (r := read_topic(bootstrap, out, quiet_s=2)) and len(set(seqs(r))) == total and r
+            ),
+            120,
+            "every record in the sink",
+        )
+    finally:
+        code = deployment.stop()
+    got = seqs(records)
+    assert set(got) == set(range(total)), f"lost {total - len(set(got))}"
+    duplicates = len(got) - total
+    assert duplicates <= batch, f"{duplicates} duplicates exceed one uncommitted batch ({batch})"
+    assert code == 0, deployment.log
+    assert f"worker {victim['index']} was killed by SIGKILL; restarting in 0.5 s" in deployment.log
+
+
+def committed(bootstrap: str, group: str, topic: str, partitions: int) -> list[int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
+    try:
+        found = consumer.committed(
+            [TopicPartition(topic, p) for p in range(partitions)], timeout=10
+        )
+        return [tp.offset for tp in found]
+    finally:
+        consumer.close()
+
+
+def test_a_sink_that_is_down_stops_commits_and_skips_nothing(bootstrap, new_topic, tmp_path):
+    topic = new_topic(2)
+    group = f"g-{topic}"
+    missing_dir = tmp_path / "not-mounted-yet"
+    sink = missing_dir / "out.jsonl"
+    produce(bootstrap, topic, demo_lines(2000))
+    deployment = Deployment(
+        tmp_path, "--bootstrap-servers", bootstrap, "--group", group, "--topic", topic,
+        "--processes", "1", "--sink", f"file:{sink}",
+    )  # fmt: skip
+    try:
+        wait_for(
+            lambda: "No such file or directory; retrying" in deployment.log,
+            JOIN_TIMEOUT_S,
+            "the sink to fail",
+        )
+        time.sleep(1)
+        assert all(offset < 0 for offset in committed(bootstrap, group, topic, 2)), (
+            "offsets were committed while the sink was down"
+        )
+        missing_dir.mkdir()  # the sink comes back
+        wait_for(lambda: len(set(file_seqs(sink))) == 2000, 60, "every record after recovery")
+        wait_for(
+            lambda: sum(committed(bootstrap, group, topic, 2)) == 2000, 30, "offsets committed"
+        )
+    finally:
+        assert deployment.stop() == 0, deployment.log
+    assert sorted(set(file_seqs(sink))) == list(range(2000))
+
+
+def run_consumers(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "consumers", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_bad_input_is_one_line_and_exit_2(bootstrap, tmp_path):
+    unreachable = run_consumers(
+        "--bootstrap-servers", "127.0.0.1:1", "--group", "g", "--topic", "t",
+        "--connect-timeout", "2",
+    )  # fmt: skip
+    assert unreachable.returncode == 2 and unreachable.stdout == ""
+    assert unreachable.stderr.startswith("consumers: cannot reach 127.0.0.1:1 within 2 s (")
+    assert unreachable.stderr.rstrip().endswith("); check --bootstrap-servers")
+    assert unreachable.stderr.count("\n") == 1
+
+    missing = run_consumers("--bootstrap-servers", bootstrap, "--group", "g", "--topic", "nope")
+    assert (missing.returncode, missing.stderr) == (
+        2,
+        f"consumers: topic nope does not exist on {bootstrap}\n",
+    )
+    no_group = run_consumers("--bootstrap-servers", bootstrap, "--topic", "t")
+    assert (no_group.returncode, no_group.stderr) == (
+        2,
+        "consumers: the command line: missing --group\n",
+    )
+    no_file = run_consumers("--config", str(tmp_path / "absent.properties"))
+    assert no_file.returncode == 2
+    assert no_file.stderr == (
+        f"consumers: {tmp_path / 'absent.properties'}: cannot read the settings file: "
+        "No such file or directory\n"
+    )
+
+
+def test_produce_sends_a_file_at_least_once(bootstrap, new_topic, tmp_path):
+    topic = new_topic(3)
+    lines = tmp_path / "lines.log"
+    lines.write_bytes(b"\n".join(demo_lines(500)) + b"\n")
+    result = run_consumers(
+        "produce", "--bootstrap-servers", bootstrap, "--topic", topic, str(lines)
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.endswith(f"sent 500 records to {topic}\n")
+    assert sorted(v for v, _ in read_topic(bootstrap, topic)) == sorted(demo_lines(500))
+    assert json.loads(json.dumps(result.returncode)) == 0
