@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from consumers.settings import OWNED_KEYS as WORKER_OWNED_KEYS
+from consumers.settings import WORKER_CONSUMER_KEYS, WORKER_PRODUCER_KEYS
 from infra.catalog import load as load_catalog
 from infra.problems import Problem, raise_if
 from infra.spec import Consumer, Node, Spec, Topic
@@ -460,6 +462,16 @@ class _Planner:
         return sections
 
     def tuning_problems(self) -> None:
+        for kind, owned in WORKER_OWNED_KEYS.items():
+            for key in getattr(self.spec.tuning, kind):
+                if key in owned:
+                    self.problems.append(
+                        Problem(
+                            f"tuning.{kind}.{key}",
+                            "is set by the consumer workers: servers and group come from "
+                            "the plan, commits and acks carry at-least-once delivery; remove it",
+                        )
+                    )
         for key in self.spec.tuning.broker:
             if key in PLAN_OWNED_KEYS:
                 self.problems.append(
@@ -728,7 +740,8 @@ def dlq_topic(consumer: Consumer) -> str:
 CLIENT_DEFAULTS: dict[str, Settings] = {
     "producer": {
         "acks": Derived(
-            value="all", why="acknowledged once every in-sync replica has it: no loss on failover"
+            value=WORKER_PRODUCER_KEYS["acks"],
+            why="set by the workers: acknowledged once every in-sync replica has it",
         ),
         "compression.type": Derived(
             value="lz4", why="log lines compress several-fold; lz4 costs the least CPU per byte"
@@ -754,7 +767,8 @@ CLIENT_DEFAULTS: dict[str, Settings] = {
             value=1000, why="records per worker batch: parsing, sink writes and commits amortize"
         ),
         "enable.auto.commit": Derived(
-            value=False, why="offsets are committed after the sink acknowledges (at-least-once)"
+            value=WORKER_CONSUMER_KEYS["enable.auto.commit"],
+            why="set by the workers: they commit after the sink acknowledges (at-least-once)",
         ),
         "auto.offset.reset": Derived(
             value="earliest", why="a new group starts at the oldest record: no log skipped"
@@ -762,6 +776,11 @@ CLIENT_DEFAULTS: dict[str, Settings] = {
         "partition.assignment.strategy": Derived(
             value="cooperative-sticky",
             why="a rebalance moves only the partitions that must move",
+        ),
+        "session.timeout.ms": Derived(
+            value=10000,
+            why="a dead worker's partitions move to the others within 10 s; heartbeats run "
+            "on librdkafka's own thread, so long batches do not trip it",
         ),
     },
 }
