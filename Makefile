@@ -13,10 +13,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-# Plan and render SPEC into build/<cluster>/; provisioning arrives with `pulumi up` (see README).
+# Pulumi provisioning is not built yet, so `make up` runs the embedded local runtime:
+# a local broker and the planned consumer groups, until Ctrl-C.
 up: $(STAMP)
-	$(PY) -m infra plan $(SPEC)
-	$(PY) -m infra render $(SPEC) --out build/$(basename $(notdir $(SPEC)))
+	@echo "make up: running the embedded local runtime for $(SPEC) (Ctrl-C stops it)"
+	$(PY) -m infra up --local $(SPEC)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -13,7 +13,8 @@ import sys
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from consumers.settings import Settings, SettingsError, build, read_file
+from consumers.client_config import problems
+from consumers.settings import Settings, SettingsError, build, prefixed, read_file
 
 EXIT_BAD_INPUT = 2
 
@@ -39,6 +40,20 @@ def _run_parser() -> argparse.ArgumentParser:
         "--connect-timeout", type=float, default=30.0, help="seconds to wait for the cluster"
     )
     return p
+
+
+def _check_clients(settings: Settings) -> None:
+    """librdkafka's word on every client setting, before any worker starts."""
+    found = {
+        f"{kind}.{key}": reason
+        for kind, conf in (
+            ("consumer", settings.consumer_config()),
+            ("producer", settings.producer_config()),
+        )
+        for key, reason in problems(kind, conf).items()
+    }
+    if found:
+        raise SettingsError("; ".join(f"{key}: {reason}" for key, reason in found.items()))
 
 
 def _check_cluster(settings: Settings, timeout: float) -> None:
@@ -81,6 +96,7 @@ def run(argv: list[str]) -> int:
             processes=args.processes,
             overrides=overrides,
         )
+        _check_clients(settings)
         _check_cluster(settings, args.connect_timeout)
     except SettingsError as err:
         print(f"consumers: {err}", file=sys.stderr)
@@ -119,9 +135,7 @@ def produce(argv: list[str]) -> int:
     except SettingsError as err:
         print(f"consumers: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    producer = {
-        k.removeprefix("producer."): v for k, v in file.items() if k.startswith("producer.")
-    }
+    producer = prefixed(file, "producer")
     if args.demo is not None:
         lines, total = demo_lines(args.demo, args.demo_start), args.demo
     else:

@@ -74,6 +74,11 @@ def read_file(path: str) -> dict[str, str]:
     return {e.key: e.value.strip() for e in parse(text)}
 
 
+def prefixed(file: dict[str, str], kind: str) -> dict[str, str]:
+    """The `consumer.` or `producer.` settings of a rendered file, without the prefix."""
+    return {k.removeprefix(f"{kind}."): v for k, v in file.items() if k.startswith(f"{kind}.")}
+
+
 def build(
     *,
     config: str | None,
@@ -109,12 +114,6 @@ def build(
     count = processes if processes is not None else int(file.get("processes", 0))
     if count < 0:
         raise SettingsError(f"{where}: processes must be >= 1, got {count}")
-    consumer = {
-        k.removeprefix("consumer."): v for k, v in file.items() if k.startswith("consumer.")
-    }
-    producer = {
-        k.removeprefix("producer."): v for k, v in file.items() if k.startswith("producer.")
-    }
     return Settings(
         bootstrap_servers=values["bootstrap.servers"] or "",
         group=values["group.id"] or "",
@@ -122,6 +121,6 @@ def build(
         sink=sink_value,
         dlq=pick(dlq, "dlq") or f"{topic_list[0]}.dlq",
         processes=count or os.cpu_count() or 1,
-        consumer={**consumer, **overrides},
-        producer=producer,
+        consumer={**prefixed(file, "consumer"), **overrides},
+        producer=prefixed(file, "producer"),
     )

@@ -126,27 +126,32 @@ class Supervisor:
 
     def report(self, now: float) -> None:
         elapsed = max(now - self.window_start, 1e-9)
-        alive = sum(s.process is not None for s in self.slots)
-        owned = sum(len(s.partitions) for s in self.slots)
-        rate = self.window["records"] / elapsed
-        lag = sum(s.lag for s in self.slots)
-        restarts = sum(s.restarts for s in self.slots)
+        figures = {
+            "workers_alive": sum(s.process is not None for s in self.slots),
+            "records_per_s": round(self.window["records"] / elapsed),
+            "dlq": self.window["dlq"],
+            "partitions_owned": sum(len(s.partitions) for s in self.slots),
+            "lag": sum(s.lag for s in self.slots),
+            "restarts": sum(s.restarts for s in self.slots),
+        }
         self.log(
-            f"{alive}/{len(self.slots)} workers, {rate:,.0f} records/s, "
-            f"{self.window['dlq']} to DLQ, {owned} partitions owned, lag {lag:,}, "
-            f"restarts {restarts}"
+            f"{figures['workers_alive']}/{len(self.slots)} workers, "
+            f"{figures['records_per_s']:,} records/s, {figures['dlq']} to DLQ, "
+            f"{figures['partitions_owned']} partitions owned, lag {figures['lag']:,}, "
+            f"restarts {figures['restarts']}"
         )
         self.window = dict.fromkeys(self.window, 0)
         self.window_start = now
-        self.write_status()
+        self.write_status(figures)
 
-    def write_status(self) -> None:
+    def write_status(self, figures: dict) -> None:
         if not self.status_file:
             return
         status = {
             "group": self.settings.group,
             "topics": self.settings.topics,
             "processes": len(self.slots),
+            **figures,
             "workers": [
                 {
                     "index": s.index,

@@ -99,6 +99,17 @@ def _parser() -> argparse.ArgumentParser:
     rend.add_argument("--out", required=True, type=Path, help="directory to write into")
     chk = verbs.add_parser("check", help="validate the spec and its rendered files only")
     chk.add_argument("spec", help="path of the node spec (YAML)")
+    up = verbs.add_parser(
+        "up",
+        help="bring the planned cluster up",
+        description="--local: the embedded runtime on this machine (a local Kafka-compatible "
+        "broker, or KAFKA_BOOTSTRAP_SERVERS, and the planned consumer groups); "
+        "Ctrl-C or SIGTERM stops everything it started.",
+    )
+    up.add_argument("spec", nargs="?", default="specs/single-node.yaml")
+    up.add_argument("--local", action="store_true", required=True, help="run on this machine")
+    up.add_argument("--out", type=Path, default=Path("build/local"), help="rendered files here")
+    up.add_argument("--demo", type=int, default=100_000, help="demo syslog lines to feed (0: none)")
     return parser
 
 
@@ -112,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     for line in result.warnings:
         print(line, file=sys.stderr)
     out = Console(width=None if sys.stdout.isatty() else 160)
+    if args.verb == "up":
+        from infra.local_runtime import LocalRuntime
+
+        return LocalRuntime(result, args.out, args.demo, out).run()
     if args.verb == "plan":
         if args.json:
             sys.stdout.write(result.plan.to_json())

@@ -760,7 +760,7 @@ CLIENT_DEFAULTS: dict[str, Settings] = {
         "fetch.min.bytes": Derived(
             value=65536, why="a fetch waits for 64 KiB: fewer round trips under load"
         ),
-        "fetch.max.wait.ms": Derived(
+        "fetch.wait.max.ms": Derived(
             value=100, why="bounds the wait fetch.min.bytes adds when traffic is light"
         ),
         "max.poll.records": Derived(

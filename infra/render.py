@@ -13,6 +13,8 @@ from pathlib import Path
 
 import jinja2
 
+from consumers.client_config import problems as client_problems
+from consumers.settings import prefixed
 from infra.broker_rules import check_entries
 from infra.catalog import to_property
 from infra.plan import CONFIG_DIR, ZOOKEEPER_DATA_DIR, NodePlan, Plan
@@ -87,15 +89,27 @@ def _node_files(plan: Plan, node: NodePlan) -> list[RenderedFile]:
     return files
 
 
+def _check_client_settings(where: str, content: str) -> list[Problem]:
+    """What librdkafka would refuse in a consumer settings file's consumer./producer. keys."""
+    settings = {e.key: e.value for e in parse(content)}
+    return [
+        Problem(f"{where}: {kind}.{key}", reason)
+        for kind in ("consumer", "producer")
+        for key, reason in client_problems(kind, prefixed(settings, kind)).items()
+    ]
+
+
 def check(plan: Plan, rendered: Rendered) -> list[Problem]:
-    """What a broker would refuse in the rendered files, each as `node/file: key`."""
+    """What a broker or librdkafka would refuse in the rendered files, as `node/file: key`."""
     problems = []
     owners: dict[str, str] = {}  # node.id (or broker.id) -> the node whose file set it
     for node in plan.nodes:
         for f in rendered[node.name]:
+            where = f"{node.name}/{f.name}"
+            if f.name.startswith("consumer-"):
+                problems += _check_client_settings(where, f.content)
             if f.name != "server.properties":
                 continue
-            where = f"{node.name}/{f.name}"
             entries = parse(f.content)
             for p in check_entries(entries, plan.cluster.kafka_version):
                 problems.append(Problem(f"{where}: {p.path}", p.message))

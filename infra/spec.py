@@ -25,7 +25,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from infra import catalog, client_config
+from consumers import client_config
+from infra import catalog
 from infra.problems import InputError, Problem, raise_if
 
 Role = Literal["broker", "controller", "zookeeper", "consumer"]

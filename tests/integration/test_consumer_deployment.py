@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -57,7 +57,7 @@ def test_n_processes_share_every_partition_once_and_stop_cleanly(bootstrap, new_
         workers = deployment.children()
         assert len(workers) == 3
         for pid in workers:
-            command = (REPO / f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             assert command[1:4] == [b"-m", b"consumers", b"worker"]
         produce(bootstrap, topic, demo_lines(3000))
         wait_for(lambda: len(set(file_seqs(sink))) == 3000, 60, "3000 records in the file sink")
@@ -66,10 +66,7 @@ def test_n_processes_share_every_partition_once_and_stop_cleanly(bootstrap, new_
     assert code == 0, deployment.log
     assert "stopped\n" in deployment.log
     for pid in workers:
-        assert (
-            not (REPO / f"/proc/{pid}").exists()
-            or b"zombie" in (REPO / f"/proc/{pid}/status").read_bytes()
-        )
+        assert not Path(f"/proc/{pid}").exists(), f"worker {pid} outlived its supervisor"
 
 
 MALFORMED = {
@@ -261,4 +258,3 @@ def test_produce_sends_a_file_at_least_once(bootstrap, new_topic, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr.endswith(f"sent 500 records to {topic}\n")
     assert sorted(v for v, _ in read_topic(bootstrap, topic)) == sorted(demo_lines(500))
-    assert json.loads(json.dumps(result.returncode)) == 0

@@ -42,3 +42,16 @@ def test_a_value_with_a_line_break_cannot_inject_a_key(minimal_spec):
 def test_templates_refuse_an_undefined_value():
     with pytest.raises(jinja2.UndefinedError):
         _ENV.get_template("myid.j2").render(node=object())
+
+
+def test_client_settings_in_consumer_files_are_checked_by_librdkafka():
+    pipeline = run_pipeline("specs/single-node.yaml", local_cores=TEST_LOCAL_CORES)
+    rendered = dict(pipeline.rendered)
+    server, consumer = rendered["kafka-1"]
+    # The Java client's name for librdkafka's fetch.wait.max.ms: a mistake the plan once made.
+    broken = consumer.content.replace("consumer.fetch.wait.max.ms=", "consumer.fetch.max.wait.ms=")
+    rendered["kafka-1"] = [server, dataclasses.replace(consumer, content=broken)]
+    assert [p.line("x.yaml") for p in check(pipeline.plan, rendered)] == [
+        "x.yaml: kafka-1/consumer-siem-parsers.properties: consumer.fetch.max.wait.ms: "
+        'No such configuration property: "fetch.max.wait.ms"'
+    ]
