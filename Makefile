@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 SPEC   ?= specs/single-node.yaml
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test lint unit bench clean
+.PHONY: up test lint bench bench-plan bench-consumers clean
 
 # A fresh clone has nothing: build the venv from the pinned requirements, once per change of them.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -26,8 +26,27 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest
 
-bench: $(STAMP)
+QUIX_VENV  := benchmarks/.venv-quix
+QUIX_STAMP := $(QUIX_VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(QUIX_STAMP): benchmarks/requirements-quix.txt
+	$(PYTHON) -m venv $(QUIX_VENV)
+	$(QUIX_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
+$(BENCH_STAMP): $(STAMP) benchmarks/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r benchmarks/requirements.txt
+	touch $@
+
+# Figures go to benchmarks/results/ (JSON, and PNG for the consumers).
+bench: bench-plan bench-consumers
+
+bench-plan: $(STAMP)
 	$(PY) benchmarks/plan_scale.py
+
+bench-consumers: $(BENCH_STAMP) $(QUIX_STAMP)
+	$(PY) benchmarks/consumer_throughput.py
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache .hypothesis

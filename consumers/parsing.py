@@ -36,7 +36,18 @@ _RFC5424 = re.compile(
 # One pass over SD: a match opens an element ([id) or is one of its params (name="value").
 _SD_TOKEN = re.compile(rf'\[([^\s\]="]+)|([^\s=\]"]+)=({_QUOTED})')
 _SD_ESCAPE = re.compile(r'\\(["\\\]])')
-_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)")
+_RFC3339_PATTERN = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)"
+_RFC3339 = re.compile(_RFC3339_PATTERN)
+# The fast path: a valid timestamp and structured data without escapes, in one match.
+# Lines it does not take go through _RFC5424 above, which says what is wrong.
+_SIMPLE_PARAM = r'[^\s=\]"]+="[^"\\]*"'
+_RFC5424_FAST = re.compile(
+    rf"<(\d{{1,3}})>1 (-|{_RFC3339_PATTERN}) (\S+) (\S+) (\S+) (\S+) "
+    rf'(-|(?:\[[^\s\]="]+(?: {_SIMPLE_PARAM})*\])+)(?: (.*))?',
+    re.DOTALL,
+)
+_FAST_ELEMENT = re.compile(rf'\[([^\s\]="]+)((?: {_SIMPLE_PARAM})*)\]')
+_FAST_PARAM = re.compile(r'([^\s=\]"]+)="([^"\\]*)"')
 # RFC 3164: <PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG (the tag and pid are optional).
 _RFC3164 = re.compile(
     r"<(\d{1,3})>([A-Z][a-z]{2}) ([ \d]\d) (\d\d:\d\d:\d\d) (\S+) "
@@ -90,6 +101,33 @@ def _structured_data(text: str) -> dict[str, dict[str, str]]:
 
 
 def _rfc5424(line: str) -> dict[str, Any]:
+    fast = _RFC5424_FAST.fullmatch(line)
+    if fast is None:
+        return _rfc5424_checked(line)
+    pri, stamp, host, app, procid, msgid, sd, message = fast.groups()
+    pri_value = int(pri)
+    if pri_value > 191:
+        raise ParseError(f"syslog priority {pri_value} is above 191")
+    if message and message[0] == "\ufeff":
+        message = message[1:]
+    return {
+        "timestamp": None if stamp == "-" else stamp,
+        "host": None if host == "-" else host,
+        "app": None if app == "-" else app,
+        "pid": int(procid) if procid.isdigit() else (None if procid == "-" else procid),
+        "msgid": None if msgid == "-" else msgid,
+        "facility": FACILITIES[pri_value >> 3],
+        "severity": SEVERITIES[pri_value & 7],
+        "message": message or "",
+        "structured_data": {}
+        if sd == "-"
+        else {i: dict(_FAST_PARAM.findall(ps)) for i, ps in _FAST_ELEMENT.findall(sd)},
+        "format": "rfc5424",
+    }
+
+
+def _rfc5424_checked(line: str) -> dict[str, Any]:
+    """Lines off the fast path: escapes in structured data, or something wrong to name."""
     match = _RFC5424.fullmatch(line)
     if not match:
         raise ParseError("not RFC 5424: expected <PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG")

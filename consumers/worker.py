@@ -15,7 +15,7 @@ import sys
 import time
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from consumers.parsing import ParseError, parse
 from consumers.settings import Settings
@@ -88,7 +88,6 @@ class Worker:
     def _process(self, messages) -> None:
         parsed: list[bytes] = []
         malformed: list[dict] = []
-        offsets: dict[tuple[str, int], int] = {}
         dumps = orjson.dumps
         for message in messages:
             error = message.error()
@@ -113,22 +112,30 @@ class Worker:
                         ],
                     }
                 )
-            offsets[(message.topic(), message.partition())] = message.offset() + 1
         if parsed:
             self.sink.deliver(parsed, self.keepalive)
         if malformed:
             self.dlq.deliver_messages(malformed, self.keepalive)
         self._resume()
-        if offsets:
-            self._commit(offsets)
+        self._commit()
         self.counts["records"] += len(parsed)
         self.counts["dlq"] += len(malformed)
         self.counts["batches"] += 1
 
-    def _commit(self, offsets: dict[tuple[str, int], int]) -> None:
-        commit = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+    def _commit(self) -> None:
+        """Commit where consumption stands: every record returned so far is delivered.
+
+        position() is, per assigned partition, the offset after the last record that
+        consume() returned, so no per-record bookkeeping is needed. (A bare commit()
+        would commit the offset store, which enable.auto.offset.store=false leaves empty.)
+        """
+        positions = [
+            tp for tp in self.consumer.position(self.consumer.assignment()) if tp.offset >= 0
+        ]
+        if not positions:
+            return
         try:
-            self.consumer.commit(offsets=commit, asynchronous=False)
+            self.consumer.commit(offsets=positions, asynchronous=False)
         except KafkaException as err:
             # Partitions moved to another member meanwhile: it re-reads from the last
             # committed offset, so the batch is processed twice, never lost.

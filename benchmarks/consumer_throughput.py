@@ -1,0 +1,248 @@
+"""Consumer throughput: the project's workers vs a quixstreams app vs a raw forward.
+
+The same job for each: read N RFC 5424 lines from one topic, parse each into the
+normalized JSON record, write it to another topic, commit after the write is
+acknowledged. The raw forward skips parsing: it is the ceiling of this client and
+broker. All run against the same broker in the same run, one after another, each in
+its own consumer group. Progress is read from outside, identically for all: the
+group's committed offsets, polled every 50 ms. Records/s count from the first commit
+(so the group join, about 3 s on Tansu, is excluded) to the commit of the last
+record. The output is then counted by reading it (Tansu's watermarks can trail).
+
+    make bench-consumers            # or: .venv/bin/python benchmarks/consumer_throughput.py
+
+Each contender runs once per round, rounds interleaved, and the median is reported with
+every sample: on a 2-core machine shared with the broker, single runs vary by a third.
+
+Results: benchmarks/results/consumer_throughput.json and .png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from confluent_kafka import ConsumerGroupTopicPartitions  # noqa: E402
+from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+
+from consumers.produce import demo_lines, produce  # noqa: E402
+from infra.cli import run_pipeline  # noqa: E402
+from infra.local_broker import LocalBroker  # noqa: E402
+from tests.integration.kafka_helpers import read_topic  # noqa: E402
+
+QUIX_PYTHON = REPO / "benchmarks/.venv-quix/bin/python"
+RESULTS = REPO / "benchmarks/results"
+
+
+def committed(admin: AdminClient, group: str) -> int:
+    request = [ConsumerGroupTopicPartitions(group)]
+    result = admin.list_consumer_group_offsets(request)[group].result(timeout=5)
+    return sum(max(0, tp.offset) for tp in result.topic_partitions)
+
+
+def run_contender(
+    name: str, command: list[str], group: str, total: int, bootstrap: str, output: str, log: Path
+) -> dict:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    started = time.monotonic()
+    first: tuple[float, int] | None = None
+    try:
+        while True:
+            done = committed(admin, group)
+            now = time.monotonic()
+            if first is None and done > 0:
+                first = (now, done)
+            if done >= total:
+                break
+            if process.poll() is not None or now - started > 600:
+                raise RuntimeError(f"{name} stopped or stalled at {done}/{total}; see {log}")
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    assert first is not None
+    written = len(read_topic(bootstrap, output, quiet_s=2))
+    rate = (total - first[1]) / max(now - first[0], 1e-9)
+    result = {
+        "records_per_s": round(rate),
+        "join_and_first_batch_s": round(first[0] - started, 2),
+        "output_records": written,
+    }
+    print(f"{name:>18}: {rate:>10,.0f} records/s  (output {written:,} records)", flush=True)
+    if written < total:
+        raise RuntimeError(f"{name} wrote {written} of {total} records")
+    return result
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results["contenders"])
+    rates = [results["contenders"][n]["records_per_s"] for n in names]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    bars = ax.barh(names, rates, color=["#888" if "raw" in n else "#2a6" for n in names])
+    ax.bar_label(bars, labels=[f"{r:,}" for r in rates], padding=4)
+    ax.set_xlabel("records/s (parse RFC 5424 -> JSON -> Kafka, at least once)")
+    ax.set_title(
+        f"{results['records']:,} records, {results['partitions']} partitions, same broker, "
+        f"median of {results['rounds']} rounds"
+    )
+    ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=600_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3, help="contenders interleaved per round")
+    parser.add_argument("--max-processes", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    if not QUIX_PYTHON.exists():
+        sys.exit(f"no quixstreams venv at {QUIX_PYTHON}: run `make bench-consumers`")
+
+    broker = None
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        broker = LocalBroker()
+        bootstrap = broker.start()
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        source = f"bench-in-{uuid.uuid4().hex[:8]}"
+        admin.create_topics([NewTopic(source, args.partitions, 1)])[source].result()
+        produce(bootstrap, source, demo_lines(args.records), args.records, {"linger.ms": "20"})
+        print(f"{args.records:,} lines in {source} ({args.partitions} partitions)", flush=True)
+
+        # The project runs with the settings its plan renders for a consumer node.
+        rendered = run_pipeline("specs/single-node.yaml", local_cores=args.max_processes).rendered
+        config = work / "consumer.properties"
+        config.write_text(
+            next(f.content for f in rendered["kafka-1"] if f.name.startswith("consumer-"))
+        )
+
+        def project(processes: int):
+            return lambda bs, group, inp, out: [
+                sys.executable,
+                "-m",
+                "consumers",
+                "--config",
+                str(config),
+                "--bootstrap-servers",
+                bs,
+                "--group",
+                group,
+                "--topic",
+                inp,
+                "--sink",
+                f"kafka:{out}",
+                "--dlq",
+                f"{out}.dlq",
+                "--processes",
+                str(processes),
+                "--session-timeout-ms",
+                "6000",
+            ]
+
+        contenders = {
+            "raw forward": lambda bs, group, inp, out: [
+                sys.executable,
+                str(REPO / "benchmarks/raw_forward.py"),
+                bs,
+                group,
+                inp,
+                out,
+            ],
+            "project, 1 process": project(1),
+            "quixstreams": lambda bs, group, inp, out: [
+                str(QUIX_PYTHON),
+                str(REPO / "benchmarks/quix_app.py"),
+                bs,
+                group,
+                inp,
+                out,
+            ],
+        }
+        for n in range(2, args.max_processes + 1):
+            contenders[f"project, {n} processes"] = project(n)
+
+        samples: dict[str, list[dict]] = {name: [] for name in contenders}
+        for round_ in range(1, args.rounds + 1):
+            print(f"round {round_} of {args.rounds}", flush=True)
+            for name, command in contenders.items():
+                output = f"bench-out-{uuid.uuid4().hex[:8]}"
+                admin.create_topics([NewTopic(output, args.partitions, 1)])[output].result()
+                group = f"bench-{uuid.uuid4().hex[:8]}"
+                log = work / f"{name.replace(' ', '-').replace(',', '')}-{round_}.log"
+                samples[name].append(
+                    run_contender(
+                        name,
+                        command(bootstrap, group, source, output),
+                        group,
+                        args.records,
+                        bootstrap,
+                        output,
+                        log,
+                    )
+                )
+                admin.delete_topics([output])  # keep the memory-only broker small
+    finally:
+        if broker:
+            broker.stop()
+    results = {
+        "records": args.records,
+        "partitions": args.partitions,
+        "rounds": args.rounds,
+        "contenders": {
+            name: {
+                "records_per_s": round(statistics.median(r["records_per_s"] for r in runs)),
+                "samples": [r["records_per_s"] for r in runs],
+                "join_and_first_batch_s": statistics.median(
+                    r["join_and_first_batch_s"] for r in runs
+                ),
+            }
+            for name, runs in samples.items()
+        },
+    }
+
+    rate = {name: r["records_per_s"] for name, r in results["contenders"].items()}
+    one = rate["project, 1 process"]
+    results["ratios"] = {
+        "project_1_process_vs_quixstreams": round(one / rate["quixstreams"], 2),
+        "project_1_process_vs_raw_forward": round(one / rate["raw forward"], 2),
+        **{
+            f"project_{n}_processes_vs_{n}x_one": round(
+                rate[f"project, {n} processes"] / (n * one), 2
+            )
+            for n in range(2, args.max_processes + 1)
+        },
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "consumer_throughput.json").write_text(json.dumps(results, indent=2) + "\n")
+    plot(results, RESULTS / "consumer_throughput.png")
+    for key, value in results["ratios"].items():
+        print(f"{key}: {value}")
+
+
+if __name__ == "__main__":
+    main()
