@@ -11,7 +11,7 @@ from typing import Literal
 
 from confluent_kafka import Consumer, KafkaException, Producer
 
-from infra.catalog import to_property
+from infra.properties import to_property
 
 ClientKind = Literal["producer", "consumer"]
 

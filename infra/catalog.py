@@ -34,15 +34,6 @@ _METADATA_VERSION = re.compile(r"^\d+\.\d+(-IV\d+)?$")
 _LISTENER_PREFIX = re.compile(r"^listener\.name\.[a-z0-9_-]+\.(.+)$")
 
 
-def to_property(value: Any) -> str:
-    """How a value is spelled in a Java properties file."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return ",".join(to_property(v) for v in value)
-    return str(value)
-
-
 def _entries(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 

@@ -15,10 +15,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from infra.catalog import to_property
 from infra.inventory import inventory_json
 from infra.plan import Derived, Plan, build_plan
 from infra.problems import InputError, warning_line
+from infra.properties import to_property
 from infra.render import Rendered, render, write
 from infra.spec import load_spec
 

@@ -25,10 +25,10 @@ from rich.table import Table
 
 from consumers.produce import demo_lines, produce
 from consumers.settings import prefixed, read_file
-from infra.catalog import to_property
 from infra.cli import Pipeline
 from infra.inventory import build_inventory
 from infra.local_broker import LocalBroker
+from infra.properties import to_property
 from infra.render import write
 
 REPO = Path(__file__).resolve().parent.parent

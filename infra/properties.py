@@ -1,4 +1,5 @@
-"""Reading Java properties files as Kafka does (java.util.Properties.load).
+"""Java properties files: reading them as Kafka does (java.util.Properties.load), and
+how values are spelled in them.
 
 Written here rather than taken from jproperties because the checker needs what
 that library drops: the line of every entry, and every duplicate key (Java keeps
@@ -14,6 +15,15 @@ _ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
 # A key runs to the first unescaped '=', ':' or whitespace.
 _KEY = re.compile(r"((?:\\.|[^=:\s\\])*)\s*[=:]?\s*(.*)", re.DOTALL)
+
+
+def to_property(value: object) -> str:
+    """How a value is spelled in a properties file (true/false, comma-separated lists)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(to_property(v) for v in value)
+    return str(value)
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,9 @@ import jinja2
 from consumers.client_config import problems as client_problems
 from consumers.settings import prefixed
 from infra.broker_rules import check_entries
-from infra.catalog import to_property
 from infra.plan import CONFIG_DIR, ZOOKEEPER_DATA_DIR, NodePlan, Plan
 from infra.problems import Problem, raise_if
-from infra.properties import parse
+from infra.properties import parse, to_property
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 

@@ -28,6 +28,7 @@ from pydantic_core import PydanticCustomError
 from consumers import client_config
 from infra import catalog
 from infra.problems import InputError, Problem, raise_if
+from infra.properties import to_property
 
 Role = Literal["broker", "controller", "zookeeper", "consumer"]
 Compression = Literal["none", "gzip", "snappy", "lz4", "zstd", "producer"]
@@ -361,7 +362,7 @@ def _tuning_rules(spec: Spec) -> list[Problem]:
     kafka = catalog.load(spec.cluster.kafka_version)
     problems = []
     for key, value in spec.tuning.broker.items():
-        reason = kafka.check(key, catalog.to_property(value), spec.cluster.mode)
+        reason = kafka.check(key, to_property(value), spec.cluster.mode)
         if reason:
             problems.append(Problem(f"tuning.broker.{key}", reason))
     for kind in ("producer", "consumer"):
