@@ -11,11 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infra.plan import KAFKA_DATA_DIR, ZOOKEEPER_DATA_DIR, NodePlan, Plan
+from infra.plan import DATA_DIRS, NodePlan, Plan
 from infra.render import Rendered
 
-# Where each JVM service keeps its data (the mount point of the node's data volume).
-DATA_DIRS = {"kafka": KAFKA_DATA_DIR, "zookeeper": ZOOKEEPER_DATA_DIR}
 # How each service's main process shows on a host (its JVM main class or module).
 PROCESS_MATCH = {
     "kafka": "kafka.Kafka",
@@ -25,15 +23,17 @@ PROCESS_MATCH = {
 
 
 def _processes(node: NodePlan) -> list[dict[str, Any]]:
+    workers = {s.group: s.processes for s in node.consumers}
     processes = []
     for service, container in node.containers.items():
+        kind, _, group = service.partition(":")
         entry: dict[str, Any] = {
-            "service": service,
+            "service": kind,
             "container": container,
-            "match": PROCESS_MATCH[service],
+            "match": PROCESS_MATCH[kind],
         }
-        if service == "consumer":
-            entry["workers"] = {s.group: s.processes for s in node.consumers}
+        if group:
+            entry |= {"group": group, "workers": workers[group]}
         processes.append(entry)
     return processes
 
@@ -52,11 +52,7 @@ def build_inventory(plan: Plan, rendered: Rendered) -> dict[str, Any]:
                 "containers": node.containers,
                 "ports": [p.model_dump() for p in node.ports],
                 "heap_mb": {service: d.value for service, d in node.heap_mb.items()},
-                "data_dirs": {
-                    service: DATA_DIRS[service]
-                    for service in node.containers
-                    if service in DATA_DIRS
-                },
+                "data_dirs": {s: DATA_DIRS[s] for s in node.containers if s in DATA_DIRS},
                 "num_partitions": settings.get("num.partitions"),
                 "files": [
                     {"name": f.name, "path": f.container_path, "sha256": f.sha256}

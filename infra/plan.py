@@ -23,8 +23,11 @@ from infra.spec import Consumer, Node, Spec, Topic
 
 # Where things live inside the containers (provisioning mounts and uploads here).
 CONFIG_DIR = "/etc/kafka-log-cluster"
+# The data directories the official apache/kafka and zookeeper images create for their
+# unprivileged users, so a fresh named volume mounted there is writable by them.
 KAFKA_DATA_DIR = "/var/lib/kafka/data"
-ZOOKEEPER_DATA_DIR = "/var/lib/zookeeper"
+ZOOKEEPER_DATA_DIR = "/data"
+DATA_DIRS = {"kafka": KAFKA_DATA_DIR, "zookeeper": ZOOKEEPER_DATA_DIR}
 
 # Listener names and the ports they bind inside a container.
 INTERNAL, EXTERNAL, CONTROLLER = "INTERNAL", "EXTERNAL", "CONTROLLER"
@@ -267,7 +270,8 @@ class _Planner:
         id_nodes = kafka_nodes if self.mode == "kraft" else self.brokers
         self.node_ids = {n.name: i + 1 for i, n in enumerate(id_nodes)}
         self.zk_ids = {n.name: i + 1 for i, n in enumerate(spec.with_role("zookeeper"))}
-        self.containers = {n.name: self._services(n) for n in spec.nodes}
+        # Kafka and ZooKeeper containers; build() adds each node's consumer groups.
+        self.containers = {n.name: self._services(n, []) for n in spec.nodes}
 
     # -- addresses and ports
 
@@ -299,17 +303,21 @@ class _Planner:
     def container(self, node: Node, service: str) -> str:
         return self.containers[node.name][service]
 
-    def _services(self, node: Node) -> dict[str, str]:
-        """Service -> container: the node's first service is `<cluster>-<node>`."""
+    def _services(self, node: Node, groups: list[str]) -> dict[str, str]:
+        """Service -> container. The node's first service is `<cluster>-<node>`, the others
+        `<cluster>-<node>-<service>`; each consumer group it runs is a service of its own
+        (`consumer:<group>`, container suffix `<group>`), as each runs its own supervisor."""
         roles = set(node.roles)
-        wanted = [
-            ("kafka", bool({"broker", "controller"} & roles)),
-            ("zookeeper", "zookeeper" in roles),
-            ("consumer", "consumer" in roles),
+        services = [
+            s for s, role in (("kafka", "broker"), ("kafka", "controller")) if role in roles
         ]
-        names = [s for s, present in wanted if present]
+        services = services[:1] + (["zookeeper"] if "zookeeper" in roles else [])
+        services += [f"consumer:{group}" for group in groups]
         base = f"{self.spec.cluster.name}-{node.name}"
-        return {s: base if i == 0 else f"{base}-{s}" for i, s in enumerate(names)}
+        return {
+            s: base if i == 0 else f"{base}-{s.removeprefix('consumer:')}"
+            for i, s in enumerate(services)
+        }
 
     def reach(self, node: Node, name: str) -> str:
         """host:port at which other containers of the cluster reach `name` on `node`."""
@@ -708,7 +716,7 @@ class _Planner:
                 roles=list(n.roles),
                 node_id=self.node_ids.get(n.name),
                 zookeeper_id=self.zk_ids.get(n.name),
-                containers=self.containers[n.name],
+                containers=self._services(n, [share.group for share in shares[n.name]]),
                 ports=self.ports(n),
                 heap_mb=self.heaps(n),
                 server_properties=self.server_properties(n),

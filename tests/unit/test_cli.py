@@ -36,7 +36,7 @@ def test_inventory_hashes_are_those_of_the_rendered_files(cli, tmp_path):
     zk = next(n for n in inventory["nodes"] if n["name"] == "zk-2")
     assert [(f["name"], f["path"]) for f in zk["files"]] == [
         ("zookeeper.properties", "/etc/kafka-log-cluster/zookeeper.properties"),
-        ("myid", "/var/lib/zookeeper/myid"),
+        ("myid", "/data/myid"),
     ]
     assert (tmp_path / "zk-2" / "myid").read_text() == "2\n"
 

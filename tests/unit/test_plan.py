@@ -211,7 +211,18 @@ def test_container_names_put_the_nodes_first_service_under_its_own_name(minimal_
     plan, _ = plan_of(minimal_spec)
     assert plan.node("kafka-1").containers == {
         "kafka": "logs-kafka-1",
-        "consumer": "logs-kafka-1-consumer",
+        "consumer:parsers": "logs-kafka-1-parsers",
+    }
+    minimal_spec["nodes"].append({"name": "parsers-2", "cores": 2, "roles": ["consumer"]})
+    minimal_spec["topics"].append({"name": "audit", "partitions": 1})
+    minimal_spec["consumers"].append({"group": "auditors", "topic": "audit"})
+    plan, _ = plan_of(minimal_spec)
+    # One process of auditors lands on kafka-1 (more cores): parsers-2 runs no auditors.
+    assert plan.node("parsers-2").containers == {"consumer:parsers": "logs-parsers-2"}
+    assert plan.node("kafka-1").containers == {
+        "kafka": "logs-kafka-1",
+        "consumer:parsers": "logs-kafka-1-parsers",
+        "consumer:auditors": "logs-kafka-1-auditors",
     }
 
 
