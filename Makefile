@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 SPEC   ?= specs/single-node.yaml
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test lint bench bench-plan bench-consumers clean
+.PHONY: up down test lint bench bench-plan bench-consumers clean
 
 # A fresh clone has nothing: build the venv from the pinned requirements, once per change of them.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -13,11 +13,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-# Pulumi provisioning is not built yet, so `make up` runs the embedded local runtime:
-# a local broker and the planned consumer groups, until Ctrl-C.
+# `pulumi up` of stack dev where the Pulumi CLI and Docker exist, else the embedded
+# local runtime (a local broker and the planned consumer groups, until Ctrl-C).
 up: $(STAMP)
-	@echo "make up: running the embedded local runtime for $(SPEC) (Ctrl-C stops it)"
-	$(PY) -m infra up --local $(SPEC)
+	scripts/stack.sh up $(SPEC)
+
+down: $(STAMP)
+	scripts/stack.sh down $(SPEC)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infra.plan import DATA_DIRS, NodePlan, Plan
+from infra.plan import CONSUMER_STATUS_FILE, DATA_DIRS, NodePlan, Plan
 from infra.render import Rendered
 
 # How each service's main process shows on a host (its JVM main class or module).
@@ -33,7 +33,11 @@ def _processes(node: NodePlan) -> list[dict[str, Any]]:
             "match": PROCESS_MATCH[kind],
         }
         if group:
-            entry |= {"group": group, "workers": workers[group]}
+            entry |= {
+                "group": group,
+                "workers": workers[group],
+                "status_file": CONSUMER_STATUS_FILE,
+            }
         processes.append(entry)
     return processes
 

@@ -28,6 +28,8 @@ CONFIG_DIR = "/etc/kafka-log-cluster"
 KAFKA_DATA_DIR = "/var/lib/kafka/data"
 ZOOKEEPER_DATA_DIR = "/data"
 DATA_DIRS = {"kafka": KAFKA_DATA_DIR, "zookeeper": ZOOKEEPER_DATA_DIR}
+# Each consumer container's supervisor keeps its workers' partitions here (for verify).
+CONSUMER_STATUS_FILE = "/tmp/consumers-status.json"
 
 # Listener names and the ports they bind inside a container.
 INTERNAL, EXTERNAL, CONTROLLER = "INTERNAL", "EXTERNAL", "CONTROLLER"

@@ -43,7 +43,8 @@ _ENV.filters["prop"] = _property_value
 @dataclass(frozen=True)
 class RenderedFile:
     name: str  # file name under the node's directory
-    container_path: str  # where provisioning puts it in the node's container
+    service: str  # the node service (a key of NodePlan.containers) whose container holds it
+    container_path: str  # where provisioning puts it in that container
     content: str
 
     @property
@@ -55,30 +56,25 @@ Rendered = dict[str, list[RenderedFile]]  # node name -> its files
 
 
 def _node_files(plan: Plan, node: NodePlan) -> list[RenderedFile]:
-    def file(name: str, template: str, path: str, **extra) -> RenderedFile:
+    def file(name: str, service: str, template: str, path: str, **extra) -> RenderedFile:
         content = _ENV.get_template(template).render(cluster=plan.cluster, node=node, **extra)
-        return RenderedFile(name, path, content)
+        return RenderedFile(name, service, path, content)
 
     files = []
     if node.server_properties:
-        files.append(
-            file("server.properties", "server.properties.j2", f"{CONFIG_DIR}/server.properties")
-        )
+        path = f"{CONFIG_DIR}/server.properties"
+        files.append(file("server.properties", "kafka", "server.properties.j2", path))
     if node.zookeeper_properties:
-        files.append(
-            file(
-                "zookeeper.properties",
-                "zookeeper.properties.j2",
-                f"{CONFIG_DIR}/zookeeper.properties",
-            )
-        )
-        files.append(file("myid", "myid.j2", f"{ZOOKEEPER_DATA_DIR}/myid"))
+        path = f"{CONFIG_DIR}/zookeeper.properties"
+        files.append(file("zookeeper.properties", "zookeeper", "zookeeper.properties.j2", path))
+        files.append(file("myid", "zookeeper", "myid.j2", f"{ZOOKEEPER_DATA_DIR}/myid"))
     groups = {g.group: g for g in plan.groups}
     for share in node.consumers:
         name = f"consumer-{share.group}.properties"
         files.append(
             file(
                 name,
+                f"consumer:{share.group}",
                 "consumer.properties.j2",
                 f"{CONFIG_DIR}/{name}",
                 group=groups[share.group],

@@ -1,0 +1,1 @@
+"""Pulumi ComponentResources over pulumi-docker: they declare, the plan decides."""

@@ -1,0 +1,67 @@
+"""ConsumerDeployment: the consumers image, and a supervisor container per group share."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_docker as docker
+
+from infra.components.labels import Labels
+from infra.components.service import DockerHost, service_container
+from infra.plan import CONFIG_DIR, CONSUMER_STATUS_FILE, Plan
+from infra.render import Rendered
+
+DEFAULT_BASE_IMAGE = "python:3.11-slim"
+
+
+class ConsumerDeployment(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        plan: Plan,
+        rendered: Rendered,
+        hosts: dict[str, DockerHost],
+        labels: Labels,
+        base_image: str,
+        pip_args: str,
+        depends_on: list[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("kafka-log-cluster:index:ConsumerDeployment", name, None, opts)
+        members = [n for n in plan.nodes if n.consumers]
+        # Built on each Docker host that runs consumers; paths are relative to Pulumi.yaml.
+        images = {
+            host: docker.Image(
+                f"{name}-image-{i}",
+                image_name=f"kafka-log-cluster/consumers:{plan.cluster.name}",
+                build=docker.DockerBuildArgs(
+                    context=".",
+                    dockerfile="consumers/Dockerfile",
+                    args={"BASE_IMAGE": base_image, "PIP_ARGS": pip_args},
+                    builder_version=docker.BuilderVersion.BUILDER_V1,
+                ),
+                skip_push=True,
+                opts=pulumi.ResourceOptions(parent=self, provider=hosts[host].provider),
+            )
+            for i, host in enumerate(dict.fromkeys(n.host for n in members))
+        }
+        self.containers = [
+            service_container(
+                self,
+                hosts[node.host],
+                node,
+                f"consumer:{share.group}",
+                image=images[node.host].image_name,
+                files=rendered[node.name],
+                labels=labels,
+                command=[
+                    "--config",
+                    f"{CONFIG_DIR}/consumer-{share.group}.properties",
+                    "--status-file",
+                    CONSUMER_STATUS_FILE,
+                ],
+                depends_on=depends_on,
+            )
+            for node in members
+            for share in node.consumers
+        ]
+        self.register_outputs({"containers": [c.name for c in self.containers]})

@@ -1,0 +1,102 @@
+"""KafkaCluster: a container and a data volume per Kafka node, and the planned topics."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_kafka as kafka
+
+from infra.components.labels import Labels
+from infra.components.service import DockerHost, service_container
+from infra.plan import CONFIG_DIR, CONTAINER_PORTS, CONTROLLER, INTERNAL, NodePlan, Plan
+from infra.properties import to_property
+from infra.render import Rendered
+
+SERVER_PROPERTIES = f"{CONFIG_DIR}/server.properties"
+
+
+def kafka_image(plan: Plan) -> str:
+    return f"apache/kafka:{plan.cluster.kafka_release}"
+
+
+def kafka_command(plan: Plan) -> list[str]:
+    """KRaft storage is formatted once (idempotent), then the broker runs as PID 1's child."""
+    start = f"exec /opt/kafka/bin/kafka-server-start.sh {SERVER_PROPERTIES}"
+    if plan.cluster.mode == "zookeeper":
+        return ["bash", "-c", start]
+    storage = (
+        f"/opt/kafka/bin/kafka-storage.sh format --ignore-formatted "
+        f"--cluster-id {plan.cluster.cluster_id} --config {SERVER_PROPERTIES}"
+    )
+    return ["bash", "-c", f"{storage} && {start}"]
+
+
+def heap_env(node: NodePlan) -> str:
+    """The planned heap, fixed (Xms = Xmx) so the JVM never resizes under load."""
+    mb = node.heap_mb["kafka"].value
+    return f"KAFKA_HEAP_OPTS=-Xms{mb}m -Xmx{mb}m"
+
+
+def health_port(node: NodePlan) -> int:
+    return CONTAINER_PORTS[INTERNAL if "broker" in node.roles else CONTROLLER]
+
+
+class KafkaCluster(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        plan: Plan,
+        rendered: Rendered,
+        hosts: dict[str, DockerHost],
+        labels: Labels,
+        image: str,
+        depends_on: list[pulumi.Resource],
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("kafka-log-cluster:index:KafkaCluster", name, None, opts)
+        images = {
+            host: docker.RemoteImage(
+                f"{name}-kafka-image-{i}",
+                name=image,
+                keep_locally=True,
+                opts=pulumi.ResourceOptions(parent=self, provider=hosts[host].provider),
+            )
+            for i, host in enumerate(
+                dict.fromkeys(n.host for n in plan.nodes if "kafka" in n.containers)
+            )
+        }
+        self.containers = [
+            service_container(
+                self,
+                hosts[node.host],
+                node,
+                "kafka",
+                image=images[node.host].image_id,
+                files=rendered[node.name],
+                labels=labels,
+                command=kafka_command(plan),
+                envs=[heap_env(node)],
+                health_port=health_port(node),
+                depends_on=depends_on,
+            )
+            for node in plan.nodes
+            if "kafka" in node.containers
+        ]
+        # Topics as code, through the brokers' published listeners once they answer.
+        provider = kafka.Provider(
+            f"{name}-kafka",
+            bootstrap_servers=plan.cluster.bootstrap_servers.split(","),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.containers),
+        )
+        self.topics = [
+            kafka.Topic(
+                f"{name}-topic-{topic.name}",
+                name=topic.name,
+                partitions=int(topic.partitions.value),
+                replication_factor=int(topic.replication_factor.value),
+                config={key: to_property(d.value) for key, d in topic.config.items()},
+                opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            )
+            for topic in plan.topics
+        ]
+        self.register_outputs({"containers": [c.name for c in self.containers]})

@@ -1,0 +1,109 @@
+"""The Pulumi program: the spec from stack config -> plan -> rendered files -> resources.
+
+Run by `pulumi up` through infra/program/ (see Pulumi.yaml). It decides nothing: the
+plan holds every number, the components declare Docker resources from it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_docker as docker
+
+from infra.cli import run_pipeline
+from infra.components.consumers import DEFAULT_BASE_IMAGE, ConsumerDeployment
+from infra.components.kafka import KafkaCluster, kafka_image
+from infra.components.labels import Labels
+from infra.components.service import DockerHost
+from infra.components.zookeeper import ZOOKEEPER_IMAGE, ZooKeeperEnsemble
+from infra.inventory import build_inventory
+from infra.plan import Plan
+from infra.problems import InputError
+
+
+@dataclass
+class Provisioned:
+    plan: Plan
+    hosts: dict[str, DockerHost]
+    kafka: KafkaCluster
+    zookeeper: ZooKeeperEnsemble | None
+    consumers: ConsumerDeployment
+    outputs: dict[str, Any]
+
+
+def provider_name(host: str) -> str:
+    return "docker-" + re.sub(r"[^a-z0-9]+", "-", host.lower()).strip("-")
+
+
+def docker_hosts(plan: Plan, labels: Labels) -> dict[str, DockerHost]:
+    """One provider per Docker host of the spec, and the cluster's network on each."""
+    hosts = {}
+    for host in dict.fromkeys(node.host for node in plan.nodes):
+        provider = docker.Provider(provider_name(host), host=None if host == "local" else host)
+        network = docker.Network(
+            f"{plan.cluster.name}-{provider_name(host)}",
+            name=plan.cluster.name,
+            labels=labels.network(),
+            opts=pulumi.ResourceOptions(provider=provider),
+        )
+        hosts[host] = DockerHost(provider, network)
+    return hosts
+
+
+def provision() -> Provisioned:
+    config = pulumi.Config()
+    spec_path = config.require("spec")
+    try:
+        pipeline = run_pipeline(spec_path)
+    except InputError as err:
+        # The same lines as `python -m infra check`, before any resource is registered.
+        raise pulumi.RunError("\n".join(err.lines())) from None
+    plan, rendered = pipeline.plan, pipeline.rendered
+    for line in pipeline.warnings:
+        pulumi.log.warn(line)
+    labels = Labels(
+        stack=pulumi.get_stack(),
+        cluster=plan.cluster.name,
+        created_at=config.get("created-at"),
+        ttl=config.get("ttl"),
+    )
+    hosts = docker_hosts(plan, labels)
+    zookeeper = None
+    if plan.cluster.mode == "zookeeper":
+        zookeeper = ZooKeeperEnsemble(
+            "zookeeper",
+            plan,
+            rendered,
+            hosts,
+            labels,
+            config.get("zookeeper-image") or ZOOKEEPER_IMAGE,
+        )
+    kafka = KafkaCluster(
+        "kafka",
+        plan,
+        rendered,
+        hosts,
+        labels,
+        config.get("kafka-image") or kafka_image(plan),
+        depends_on=zookeeper.containers if zookeeper else [],
+    )
+    consumers = ConsumerDeployment(
+        "consumers",
+        plan,
+        rendered,
+        hosts,
+        labels,
+        config.get("consumer-base-image") or DEFAULT_BASE_IMAGE,
+        config.get("consumer-pip-args") or "",
+        depends_on=kafka.containers,
+    )
+    outputs = {
+        "bootstrap_servers": plan.cluster.bootstrap_servers,
+        "inventory": build_inventory(plan, rendered),
+    }
+    for key, value in outputs.items():
+        pulumi.export(key, value)
+    return Provisioned(plan, hosts, kafka, zookeeper, consumers, outputs)

@@ -1,0 +1,249 @@
+"""The Pulumi program under Pulumi's own mocks: what it registers, for every example spec.
+
+No Pulumi engine can run on the build machines, so the program is run with
+pulumi.runtime.set_mocks. The mocks record every registration and return its inputs
+as outputs, plus the one computed output the program reads (RemoteImage.imageId).
+Under mocks, input keys are camelCase and numbers arrive as floats.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pulumi
+import pytest
+
+from infra.cli import run_pipeline
+from infra.inventory import build_inventory
+from infra.properties import parse
+from infra.stack import provider_name, provision
+from tests.conftest import EXAMPLE_SPECS, REPO
+
+CONTAINER = "docker:index/container:Container"
+VOLUME = "docker:index/volume:Volume"
+TOPIC = "kafka:index/topic:Topic"
+
+
+class Recorder(pulumi.runtime.Mocks):
+    def __init__(self):
+        self.registered: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args):
+        self.registered.append(args)
+        state = dict(args.inputs)
+        if args.typ == "docker:index/remoteImage:RemoteImage":
+            state["imageId"] = f"sha256:{args.name}"  # computed by the provider when it pulls
+        return [f"{args.name}-id", state]
+
+    def call(self, args):
+        return {}
+
+    def of(self, typ: str) -> list:
+        return [r for r in self.registered if r.typ == typ]
+
+
+def run_program(spec: str, **config: str):
+    recorder = Recorder()
+    pulumi.runtime.set_mocks(recorder, project="kafka-log-cluster", stack="test", preview=False)
+    pulumi.runtime.set_all_config(
+        {"kafka-log-cluster:spec": spec, **{f"kafka-log-cluster:{k}": v for k, v in config.items()}}
+    )
+    result = {}
+
+    @pulumi.runtime.test
+    def program():
+        provisioned = provision()
+        result["provisioned"] = provisioned
+        urns = [c.urn for c in provisioned.kafka.containers]
+        return pulumi.Output.all(*urns).apply(lambda values: result.setdefault("urns", values))
+
+    program()
+    return recorder, result
+
+
+@pytest.fixture(params=EXAMPLE_SPECS, ids=lambda p: p.stem)
+def example(request):
+    spec = str(request.param.relative_to(REPO))
+    recorder, result = run_program(spec)
+    return spec, recorder, result, run_pipeline(spec)
+
+
+def uploads(container) -> dict[str, str]:
+    return {u["file"]: u["content"] for u in container.inputs.get("uploads", [])}
+
+
+def labels(resource) -> dict[str, str]:
+    return {item["label"]: item["value"] for item in resource.inputs["labels"]}
+
+
+def test_a_container_per_node_service_on_its_hosts_provider(example):
+    _, recorder, _, pipeline = example
+    containers = {c.name: c for c in recorder.of(CONTAINER)}
+    expected = {name: node for node in pipeline.plan.nodes for name in node.containers.values()}
+    assert set(containers) == set(expected)
+    for name, node in expected.items():
+        assert containers[name].inputs["name"] == name
+        assert f"::{provider_name(node.host)}::" in containers[name].provider
+    providers = [r.name for r in recorder.of("pulumi:providers:docker")]
+    assert providers == [
+        provider_name(h) for h in dict.fromkeys(n.host for n in pipeline.plan.nodes)
+    ]
+
+
+def test_uploaded_files_are_the_rendered_ones_and_num_partitions_is_cores(example):
+    _, recorder, _, pipeline = example
+    containers = {c.name: c for c in recorder.of(CONTAINER)}
+    for node in pipeline.plan.nodes:
+        for f in pipeline.rendered[node.name]:
+            container = containers[node.containers[f.service]]
+            assert uploads(container)[f.container_path] == f.content  # byte-identical
+        if "broker" in node.roles:
+            server = uploads(containers[node.containers["kafka"]])[
+                "/etc/kafka-log-cluster/server.properties"
+            ]
+            assert {e.key: e.value for e in parse(server)}["num.partitions"] == str(node.cores)
+
+
+def test_data_volumes_heap_ports_and_health(example):
+    _, recorder, _, pipeline = example
+    containers = {c.name: c for c in recorder.of(CONTAINER)}
+    volumes = {v.name for v in recorder.of(VOLUME)}
+    for node in pipeline.plan.nodes:
+        for service, name in node.containers.items():
+            inputs = containers[name].inputs
+            if service in ("kafka", "zookeeper"):
+                assert f"{name}-data" in volumes
+                (mount,) = inputs["volumes"]
+                assert mount["volumeName"] == f"{name}-data"
+                heap = node.heap_mb[service].value
+                env = (
+                    f"KAFKA_HEAP_OPTS=-Xms{heap}m -Xmx{heap}m"
+                    if service == "kafka"
+                    else f"ZK_SERVER_HEAP={heap}"
+                )
+                assert inputs["envs"] == [env]
+                assert inputs["wait"] is True and inputs["restart"] == "unless-stopped"
+            else:
+                assert "volumes" not in inputs or inputs["volumes"] == []
+        published = [p for p in node.ports if p.published is not None]
+        got = [
+            (p["internal"], p["external"], p["ip"])
+            for name in node.containers.values()
+            for p in containers[name].inputs.get("ports", [])
+        ]
+        assert sorted(got) == sorted(
+            (float(p.container), float(p.published), node.publish_ip) for p in published
+        )
+
+
+def test_every_resource_carries_the_sweepers_labels(example):
+    _, recorder, _, pipeline = example
+    for resource in recorder.of(CONTAINER) + recorder.of(VOLUME):
+        found = labels(resource)
+        assert found["kafka-log-cluster.stack"] == "test"
+        assert found["kafka-log-cluster.cluster"] == pipeline.plan.cluster.name
+        assert found["kafka-log-cluster.managed-by"] == "pulumi"
+        assert found["kafka-log-cluster.role"] in ("kafka", "zookeeper", "consumer")
+        assert found["kafka-log-cluster.node"] in {n.name for n in pipeline.plan.nodes}
+        assert "kafka-log-cluster.created-at" not in found and "kafka-log-cluster.ttl" not in found
+    for network in recorder.of("docker:index/network:Network"):
+        assert labels(network)["kafka-log-cluster.cluster"] == pipeline.plan.cluster.name
+
+
+def test_created_at_and_ttl_come_from_stack_config():
+    recorder, _ = run_program(
+        "specs/single-node.yaml", **{"created-at": "2026-11-25T09:00:00Z", "ttl": "2h"}
+    )
+    for resource in recorder.of(CONTAINER) + recorder.of(VOLUME):
+        found = labels(resource)
+        assert (found["kafka-log-cluster.created-at"], found["kafka-log-cluster.ttl"]) == (
+            "2026-11-25T09:00:00Z",
+            "2h",
+        )
+
+
+def test_topics_with_planned_partitions_and_configs(example):
+    _, recorder, _, pipeline = example
+    topics = {t.inputs["name"]: t.inputs for t in recorder.of(TOPIC)}
+    assert set(topics) == {t.name for t in pipeline.plan.topics}
+    for topic in pipeline.plan.topics:
+        registered = topics[topic.name]
+        assert registered["partitions"] == topic.partitions.value
+        assert registered["replicationFactor"] == topic.replication_factor.value
+        assert registered["config"] == {
+            k: str(d.value).lower() if isinstance(d.value, bool) else str(d.value)
+            for k, d in topic.config.items()
+        }
+    (provider,) = recorder.of("pulumi:providers:kafka")
+    assert json.loads(
+        provider.inputs["bootstrapServers"]
+    ) == pipeline.plan.cluster.bootstrap_servers.split(",")
+
+
+def test_consumer_containers_run_the_planned_processes(example):
+    _, recorder, _, pipeline = example
+    containers = {c.name: c for c in recorder.of(CONTAINER)}
+    for node in pipeline.plan.nodes:
+        for share in node.consumers:
+            container = containers[node.containers[f"consumer:{share.group}"]]
+            path = f"/etc/kafka-log-cluster/consumer-{share.group}.properties"
+            assert container.inputs["command"][:2] == ["--config", path]
+            settings = {e.key: e.value for e in parse(uploads(container)[path])}
+            assert settings["processes"] == str(share.processes)
+    images = recorder.of("docker:index/image:Image")
+    hosts_with_consumers = {n.host for n in pipeline.plan.nodes if n.consumers}
+    assert len(images) == len(hosts_with_consumers)
+    for image in images:
+        assert image.inputs["build"]["dockerfile"] == "consumers/Dockerfile"
+        assert image.inputs["skipPush"] is True
+
+
+def test_zookeeper_containers_only_in_zookeeper_mode(example):
+    _, recorder, _, pipeline = example
+    counts = Counter(r.typ for r in recorder.registered)
+    zookeepers = [n for n in pipeline.plan.nodes if "zookeeper" in n.containers]
+    assert counts["kafka-log-cluster:index:ZooKeeperEnsemble"] == (
+        pipeline.plan.cluster.mode == "zookeeper"
+    )
+    assert bool(zookeepers) == (pipeline.plan.cluster.mode == "zookeeper")
+    images = [r.inputs["name"] for r in recorder.of("docker:index/remoteImage:RemoteImage")]
+    assert ("zookeeper:3.8.4" in images) == bool(zookeepers)
+    assert f"apache/kafka:{pipeline.plan.cluster.kafka_release}" in images
+
+
+def test_kafka_containers_are_children_of_the_cluster_component(example):
+    _, _, result, _ = example
+    for urn in result["urns"]:
+        assert "kafka-log-cluster:index:KafkaCluster$docker:index/container:Container" in urn
+
+
+def test_outputs_are_the_bootstrap_servers_and_the_cli_inventory(example):
+    _, _, result, pipeline = example
+    outputs = result["provisioned"].outputs
+    assert outputs["bootstrap_servers"] == pipeline.plan.cluster.bootstrap_servers
+    assert outputs["inventory"] == build_inventory(pipeline.plan, pipeline.rendered)
+
+
+@pytest.mark.parametrize("spec", EXAMPLE_SPECS, ids=lambda p: p.stem)
+def test_two_runs_register_identical_inputs(spec):
+    path = str(spec.relative_to(REPO))
+    first, _ = run_program(path)
+    second, _ = run_program(path)
+
+    def signature(recorder):  # registration order is the engine's, not the program's
+        return sorted(
+            (r.typ, r.name, json.dumps(r.inputs, sort_keys=True, default=str))
+            for r in recorder.registered
+        )
+
+    assert signature(first) == signature(second)
+
+
+def test_a_bad_spec_registers_nothing_and_says_why_in_the_cli_lines():
+    spec = "tests/unit/bad_specs/cores-not-a-number.yaml"
+    with pytest.raises(pulumi.RunError) as caught:
+        run_program(spec)
+    assert str(caught.value) == (
+        f"{spec}: nodes[1].cores: must be an integer >= 1 or \"auto\", got 'four'"
+    )
