@@ -110,11 +110,33 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--local", action="store_true", required=True, help="run on this machine")
     up.add_argument("--out", type=Path, default=Path("build/local"), help="rendered files here")
     up.add_argument("--demo", type=int, default=100_000, help="demo syslog lines to feed (0: none)")
+    ver = verbs.add_parser(
+        "verify",
+        help="check what runs against what was planned",
+        description="Run the live verification suite (tests/infra) against a deployment: "
+        "its hosts from an inventory (a spec's, a file, or a Pulumi stack's output). "
+        "Prints one table and writes JUnit XML; exit 1 when a check fails.",
+    )
+    target = ver.add_mutually_exclusive_group(required=True)
+    target.add_argument("spec", nargs="?", help="the spec the deployment was provisioned from")
+    target.add_argument(
+        "--inventory", type=Path, help="an inventory JSON (e.g. build/local/inventory.json)"
+    )
+    target.add_argument("--stack", help="a Pulumi stack whose inventory output to read")
+    ver.add_argument(
+        "--junit", type=Path, default=Path("build/verify-junit.xml"), help="JUnit XML here"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    out = Console(width=None if sys.stdout.isatty() else 160)
+    if args.verb == "verify" and not args.spec:
+        from infra.verify import verify
+
+        args.junit.parent.mkdir(parents=True, exist_ok=True)
+        return verify(args.inventory, args.stack, args.junit, out)
     try:
         result = run_pipeline(args.spec)
     except InputError as err:
@@ -122,7 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     for line in result.warnings:
         print(line, file=sys.stderr)
-    out = Console(width=None if sys.stdout.isatty() else 160)
+    if args.verb == "verify":
+        from infra.verify import inventory_of_spec, verify
+
+        args.junit.parent.mkdir(parents=True, exist_ok=True)
+        inventory = inventory_of_spec(inventory_json(result.plan, result.rendered))
+        return verify(inventory, None, args.junit, out)
     if args.verb == "up":
         from infra.local_runtime import LocalRuntime
 

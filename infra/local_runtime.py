@@ -52,12 +52,15 @@ class Member:
             return {}
 
 
-def create_topics(bootstrap: str, pipeline: Pipeline, console: Console) -> None:
-    """The planned topics; replication capped by the brokers this cluster really has."""
+def create_topics(bootstrap: str, pipeline: Pipeline, console: Console) -> dict[str, dict]:
+    """The planned topics, replication capped by the brokers this cluster really has.
+
+    Returns what each topic was created with where that differs from the plan, so the
+    inventory (what verification expects) says what really runs."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     brokers = len(admin.list_topics(timeout=10).brokers)
     existing = admin.list_topics(timeout=10).topics
-    wanted = []
+    wanted, capped = [], {}
     for topic in pipeline.plan.topics:
         if topic.name in existing:
             continue
@@ -65,6 +68,10 @@ def create_topics(bootstrap: str, pipeline: Pipeline, console: Console) -> None:
         config = {k: to_property(d.value) for k, d in topic.config.items()}
         config["min.insync.replicas"] = str(min(int(config["min.insync.replicas"]), rf))
         if rf < int(topic.replication_factor.value):
+            capped[topic.name] = {
+                "replication_factor": rf,
+                "min.insync.replicas": config["min.insync.replicas"],
+            }
             console.print(
                 f"topic {topic.name}: replication factor {rf} instead of "
                 f"{topic.replication_factor.value}: this cluster has {brokers} broker(s)"
@@ -72,6 +79,7 @@ def create_topics(bootstrap: str, pipeline: Pipeline, console: Console) -> None:
         wanted.append(NewTopic(topic.name, int(topic.partitions.value), rf, config=config))
     for future in admin.create_topics(wanted).values():
         future.result(timeout=30)
+    return capped
 
 
 def members(pipeline: Pipeline, out: Path) -> list[Member]:
@@ -145,10 +153,17 @@ class LocalRuntime:
             produce(bootstrap, group.topic, demo_lines(self.demo), self.demo, producer)
             self.fed[group.topic] = self.demo
 
-    def write_inventory(self, bootstrap: str) -> Path:
+    def write_inventory(self, bootstrap: str, capped: dict[str, dict]) -> Path:
         inventory = build_inventory(self.pipeline.plan, self.pipeline.rendered)
+        for topic in inventory["topics"]:
+            if topic["name"] in capped:
+                topic["replication_factor"] = capped[topic["name"]]["replication_factor"]
+                topic["config"]["min.insync.replicas"] = int(
+                    capped[topic["name"]]["min.insync.replicas"]
+                )
         inventory["runtime"] = {
             "kind": "local",
+            "out_dir": str(self.out.resolve()),
             "bootstrap_servers": bootstrap,
             "consumers": [
                 {
@@ -174,10 +189,10 @@ class LocalRuntime:
                 self.broker = LocalBroker(cluster_id=self.pipeline.plan.cluster.cluster_id)
                 bootstrap = self.broker.start()
                 self.console.print(f"Tansu broker on {bootstrap} (memory only)")
-            create_topics(bootstrap, self.pipeline, self.console)
+            capped = create_topics(bootstrap, self.pipeline, self.console)
             for member in self.members:
                 self.start_member(member, bootstrap)
-            inventory = self.write_inventory(bootstrap)
+            inventory = self.write_inventory(bootstrap, capped)
             self.console.print(f"inventory: {inventory}; logs: {self.out}/<node>/consumers-*.log")
             if self.demo:
                 threading.Thread(target=self.feed, args=(bootstrap,), daemon=True).start()

@@ -1,0 +1,104 @@
+"""`python -m infra verify`: run the live suite (tests/infra) and show one table.
+
+The suite runs in its own pytest process against the inventory's hosts and writes
+JUnit XML; each test records node, check, expected and actual, which become the
+table's rows. Exit 1 when any check failed; checks the target cannot answer are shown
+as not run, with the reason.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parent.parent
+WIDTH = 36
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= WIDTH else text[: WIDTH - 1] + "…"
+
+
+def results(junit: Path) -> list[dict[str, str]]:
+    rows = []
+    for case in ET.parse(junit).iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        outcome, detail = "passed", ""
+        for tag in ("failure", "error", "skipped"):
+            found = case.find(tag)
+            if found is not None:
+                outcome = {"failure": "FAILED", "error": "ERROR", "skipped": "not run"}[tag]
+                detail = (found.get("message") or "").removeprefix("not run: ")
+        rows.append(
+            {
+                "node": props.get("node", ""),
+                "check": props.get("check", case.get("name", "")),
+                "expected": props.get("expected", ""),
+                "actual": detail if outcome in ("not run", "ERROR") else props.get("actual", ""),
+                "result": outcome,
+            }
+        )
+    return rows
+
+
+def table(rows: list[dict[str, str]]) -> Table:
+    view = Table(title="verification")
+    styles = {"passed": "green", "FAILED": "bold red", "ERROR": "bold red", "not run": "yellow"}
+    for column in ("node", "check", "expected", "actual", "result"):
+        view.add_column(column, overflow="fold")
+    for row in rows:
+        view.add_row(
+            row["node"],
+            row["check"],
+            _short(row["expected"]),
+            _short(row["actual"]),
+            f"[{styles[row['result']]}]{row['result']}[/]",
+        )
+    return view
+
+
+def verify(inventory: Path | None, stack: str | None, junit: Path, console: Console) -> int:
+    target = ["--stack", stack] if stack else ["--inventory", str(inventory)]
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/infra",
+            *target,
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "junit_family=xunit1",
+            f"--junitxml={junit}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    if not junit.exists():  # the suite could not start: say why, in its own words
+        console.print(completed.stdout[-2000:] + completed.stderr[-2000:])
+        return 2
+    rows = results(junit)
+    console.print(table(rows))
+    counts = {
+        k: sum(r["result"] == k for r in rows) for k in ("passed", "FAILED", "ERROR", "not run")
+    }
+    console.print(
+        f"{counts['passed']} passed, {counts['FAILED'] + counts['ERROR']} failed, "
+        f"{counts['not run']} not run; JUnit XML: {junit}"
+    )
+    return 1 if counts["FAILED"] or counts["ERROR"] else 0
+
+
+def inventory_of_spec(spec_inventory_json: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix="verify-")) / "inventory.json"
+    path.write_text(spec_inventory_json)
+    return path
