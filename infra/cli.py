@@ -126,6 +126,37 @@ def _parser() -> argparse.ArgumentParser:
     ver.add_argument(
         "--junit", type=Path, default=Path("build/verify-junit.xml"), help="JUnit XML here"
     )
+    ci = verbs.add_parser(
+        "ci",
+        help="ephemeral stack: up, verify, destroy",
+        description="Create a unique ephemeral Pulumi stack for SPEC (Automation API; local file "
+        "backend unless PULUMI_BACKEND_URL is set), pulumi up, verify it, then destroy and "
+        "remove the stack: after success, failure, an exception, Ctrl-C or SIGTERM. The exit "
+        "code is the verification's. Needs the Pulumi CLI and the spec's Docker hosts.",
+    )
+    ci.add_argument("spec", help="path of the node spec (YAML)")
+    ci.add_argument("--stack-prefix", default="ci", help="stack names are PREFIX-<time>-<id>")
+    ci.add_argument(
+        "--ttl", default="2h", help="how long the sweeper leaves it alone (7d, 2h, 30m)"
+    )
+    ci.add_argument("--keep-on-failure", action="store_true", help="keep a failed stack to inspect")
+    ci.add_argument("--junit", type=Path, default=Path("build/ci-junit.xml"), help="JUnit XML here")
+    down = verbs.add_parser(
+        "teardown",
+        help="destroy expired stacks and sweep their leftovers",
+        description="Destroy and remove stacks (one by name, or those whose ttl has passed), "
+        "then remove Docker containers, networks, volumes and images labelled "
+        "kafka-log-cluster.stack whose stack is gone or expired. Never touches an unlabelled "
+        "resource. Without the Pulumi CLI no stack is known, and only resources whose own "
+        "labels say they expired are removed.",
+    )
+    which = down.add_mutually_exclusive_group(required=True)
+    which.add_argument("--stack", help="destroy and remove this stack, then sweep")
+    which.add_argument("--expired", action="store_true", help="stacks and leftovers past their ttl")
+    down.add_argument("--dry-run", action="store_true", help="list what would go; change nothing")
+    down.add_argument(
+        "--host", action="append", help="Docker host to sweep (repeat; default: the local engine)"
+    )
     return parser
 
 
@@ -137,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
 
         args.junit.parent.mkdir(parents=True, exist_ok=True)
         return verify(args.inventory, args.stack, args.junit, out)
+    if args.verb == "teardown":
+        from infra.operations import teardown
+
+        return teardown(args.stack, args.expired, args.dry_run, args.host or [None], out)
     try:
         result = run_pipeline(args.spec)
     except InputError as err:
@@ -150,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         args.junit.parent.mkdir(parents=True, exist_ok=True)
         inventory = inventory_of_spec(inventory_json(result.plan, result.rendered))
         return verify(inventory, None, args.junit, out)
+    if args.verb == "ci":
+        from infra.operations import ci
+
+        return ci(args.spec, args.stack_prefix, args.ttl, args.keep_on_failure, args.junit, out)
     if args.verb == "up":
         from infra.local_runtime import LocalRuntime
 

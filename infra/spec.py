@@ -52,17 +52,28 @@ def _rule(check, message: str):
     return AfterValidator(validate)
 
 
+def parse_units(value: Any, table: dict[str, int]) -> int | None:
+    """'7d' or '50GiB' (or a plain integer >= 0) in the table's base unit; None if neither."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    pattern = rf"^(\d+)\s*({'|'.join(table)})$"
+    match = re.match(pattern, value.strip()) if isinstance(value, str) else None
+    return int(match[1]) * table[match[2]] if match else None
+
+
+def duration_ms(value: Any) -> int | None:
+    """A duration like 7d, 12h or 30m in milliseconds (also the sweeper's ttl labels)."""
+    return parse_units(value, _DURATION_MS)
+
+
 def _units(table: dict[str, int], example: str):
     """A BeforeValidator turning '7d' / '50GiB' (or a plain integer) into an integer."""
-    pattern = re.compile(rf"^(\d+)\s*({'|'.join(table)})$")
 
     def parse(value):
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            return value
-        match = pattern.match(value.strip()) if isinstance(value, str) else None
-        if not match:
+        parsed = parse_units(value, table)
+        if parsed is None:
             raise PydanticCustomError("units", f"must be like {example}")
-        return int(match[1]) * table[match[2]]
+        return parsed
 
     return BeforeValidator(parse)
 

@@ -1,0 +1,128 @@
+"""The teardown sweeper: what a test environment left behind, found by label and removed.
+
+Only resources labelled `kafka-log-cluster.stack` are ever looked at. One is removed
+when its stack is gone (not among the live stacks, when those are known) or expired
+(`created-at` + `ttl` labels in the past). Containers go first, then networks,
+volumes and images, so nothing is in use when its turn comes. Idempotent; with
+dry_run, it lists and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import docker
+from docker.errors import APIError, NotFound
+
+from infra.components.labels import PREFIX
+from infra.spec import duration_ms
+
+STACK = f"{PREFIX}.stack"
+CREATED_AT = f"{PREFIX}.created-at"
+TTL = f"{PREFIX}.ttl"
+KINDS = ("container", "network", "volume", "image")
+
+
+class SweepError(RuntimeError):
+    """A leftover that Docker refused to remove (in use by something not ours)."""
+
+
+@dataclass(frozen=True)
+class Leftover:
+    kind: str
+    name: str
+    stack: str
+    why: str
+
+
+def expiry(labels: dict[str, str]) -> datetime | None:
+    """When the resource's stack expires, from its labels; None without both labels."""
+    ttl_ms = duration_ms(labels.get(TTL))
+    created = labels.get(CREATED_AT)
+    if ttl_ms is None or not created:
+        return None
+    try:
+        start = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return start + timedelta(milliseconds=ttl_ms)
+
+
+def _labels(kind: str, resource) -> dict[str, str]:
+    if kind in ("container", "image"):
+        return resource.labels or {}
+    return resource.attrs.get("Labels") or {}
+
+
+def _name(kind: str, resource) -> str:
+    if kind == "image":
+        return (resource.tags or [resource.short_id])[0]
+    return resource.name
+
+
+def _listing(client: docker.DockerClient, kind: str) -> list:
+    only_ours = {"label": STACK}
+    return {
+        "container": lambda: client.containers.list(all=True, filters=only_ours),
+        "network": lambda: client.networks.list(filters=only_ours),
+        "volume": lambda: client.volumes.list(filters=only_ours),
+        "image": lambda: client.images.list(filters=only_ours),
+    }[kind]()
+
+
+def _remove(kind: str, resource) -> None:
+    if kind == "container":
+        resource.remove(force=True)
+    elif kind == "image":
+        resource.client.images.remove(resource.id)  # refused while a container uses it
+    else:
+        resource.remove()
+
+
+def find(
+    client: docker.DockerClient, live_stacks: set[str] | None, now: datetime
+) -> list[Leftover]:
+    found = []
+    for kind in KINDS:
+        for resource in _listing(client, kind):
+            labels = _labels(kind, resource)
+            stack = labels[STACK]
+            ends = expiry(labels)
+            if live_stacks is not None and stack not in live_stacks:
+                why = "its stack is gone"
+            elif ends is not None and ends <= now:
+                why = f"its stack expired at {ends.isoformat().replace('+00:00', 'Z')}"
+            else:
+                continue
+            found.append(Leftover(kind, _name(kind, resource), stack, why))
+    return found
+
+
+def sweep(
+    client: docker.DockerClient,
+    live_stacks: set[str] | None,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> tuple[list[Leftover], Counter]:
+    """(what was found, removed counts per kind); with dry_run nothing is removed."""
+    now = now or datetime.now(UTC)
+    leftovers = find(client, live_stacks, now)
+    removed: Counter = Counter()
+    if dry_run:
+        return leftovers, removed
+    doomed = {(item.kind, item.name) for item in leftovers}
+    for kind in KINDS:
+        for resource in _listing(client, kind):
+            if (kind, _name(kind, resource)) in doomed:
+                try:
+                    _remove(kind, resource)
+                    removed[kind] += 1
+                except NotFound:
+                    pass  # gone meanwhile: that is the goal
+                except APIError as err:
+                    raise SweepError(
+                        f"cannot remove {kind} {_name(kind, resource)}: {err.explanation}"
+                    ) from None
+    return leftovers, removed

@@ -1,0 +1,58 @@
+"""`python -m infra teardown`: destroy expired stacks, then sweep what they left behind.
+
+Stacks are listed through the Pulumi Automation API (the Pulumi CLI must be installed).
+Without it, no stack is known: the sweep then removes only resources whose own labels
+say they expired. Resources whose stack is gone are removed once the stacks are known.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import docker
+from docker.errors import DockerException
+from rich.console import Console
+
+from infra.sweeper import KINDS, SweepError, sweep
+
+
+@dataclass
+class StackReport:
+    live: set[str] | None  # None: the stacks could not be listed
+    destroyed: list[str]
+
+
+def plural(count: int, kind: str) -> str:
+    return f"{count} {kind}{'' if count == 1 else 's'}"
+
+
+def sweep_hosts(
+    hosts: list[str | None], report: StackReport, dry_run: bool, console: Console
+) -> int:
+    """Sweep each Docker host (None: the local engine / DOCKER_HOST); exit code."""
+    code = 0
+    now = datetime.now(UTC)
+    for host in hosts:
+        where = host or "the local Docker engine"
+        try:
+            client = docker.DockerClient(base_url=host) if host else docker.from_env()
+            client.ping()
+        except DockerException as err:
+            console.print(f"teardown: cannot reach {where} ({err}); not swept")
+            code = 1
+            continue
+        try:
+            leftovers, removed = sweep(client, report.live, now, dry_run)
+        except SweepError as err:
+            console.print(f"teardown: {where}: {err}")
+            code = 1
+            continue
+        for item in leftovers:
+            verb = "would remove" if dry_run else "removed"
+            console.print(f"  {verb} {item.kind} {item.name} (stack {item.stack}: {item.why})")
+        counts = Counter(item.kind for item in leftovers) if dry_run else removed
+        summary = ", ".join(plural(counts[kind], kind) for kind in KINDS)
+        console.print(f"{where}: {'would remove' if dry_run else 'removed'} {summary}")
+    return code

@@ -1,0 +1,159 @@
+"""The CI pipeline with a stand-in for the stack operations: teardown runs every time.
+
+The Automation API drives the Pulumi CLI, which cannot be installed on the build
+machines; the pipeline is written against a small interface, and this stand-in records
+the calls and fails on demand (or receives SIGTERM in the middle of `up`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from infra.pipeline import EXIT_INTERRUPTED, AutomationStacks, PulumiUnavailable, run_ci
+
+NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+INVENTORY = {"cluster": {"name": "logs"}}
+
+
+class StandIn:
+    def __init__(self, fail_at: str | None = None, sigterm_in_up: bool = False):
+        self.fail_at, self.sigterm_in_up = fail_at, sigterm_in_up
+        self.calls: list[tuple] = []
+
+    def _maybe_fail(self, step: str) -> None:
+        if self.fail_at == step:
+            raise RuntimeError(f"{step} broke")
+
+    def up(self, name, config):
+        self.calls.append(("up", name, config))
+        if self.sigterm_in_up:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler interrupts this
+            raise AssertionError("SIGTERM did not interrupt up")
+        self._maybe_fail("up")
+        return {"inventory": INVENTORY, "bootstrap_servers": "127.0.0.1:19092"}
+
+    def destroy(self, name):
+        self.calls.append(("destroy", name))
+        self._maybe_fail("destroy")
+
+    def remove(self, name):
+        self.calls.append(("remove", name))
+
+    def list(self):
+        return {}
+
+    def steps(self) -> list[str]:
+        return [call[0] for call in self.calls]
+
+
+def run(stand_in: StandIn, verify_result=0, keep_on_failure=False):
+    lines: list[str] = []
+    verified: list[dict] = []
+
+    def verify(inventory, junit):
+        verified.append(inventory)
+        if isinstance(verify_result, BaseException):
+            raise verify_result
+        return verify_result
+
+    code = run_ci(
+        "specs/single-node.yaml",
+        stand_in,
+        verify,
+        prefix="ci",
+        ttl="2h",
+        keep_on_failure=keep_on_failure,
+        junit=Path("junit.xml"),
+        now=NOW,
+        log=lines.append,
+    )
+    return code, lines, verified
+
+
+def test_success_verifies_the_stack_inventory_then_tears_down():
+    stand_in = StandIn()
+    code, lines, verified = run(stand_in)
+    assert code == 0
+    assert stand_in.steps() == ["up", "destroy", "remove"]
+    _, name, config = stand_in.calls[0]
+    assert name.startswith("ci-20261125-093000-") and all(c[1] == name for c in stand_in.calls)
+    assert config == {
+        "kafka-log-cluster:spec": "specs/single-node.yaml",
+        "kafka-log-cluster:created-at": "2026-11-25T09:30:00Z",
+        "kafka-log-cluster:ttl": "2h",
+    }
+    assert verified == [INVENTORY]
+    assert lines[-1] == f"ci: passed; stack {name} created and removed"
+    assert any(
+        line.startswith(f"ci: up {name} (specs/single-node.yaml) done in ") for line in lines
+    )
+
+
+@pytest.mark.parametrize(
+    ("fail", "verify_result", "code"),
+    [
+        ("up", 0, 1),  # up fails
+        (None, 1, 1),  # a check fails: the exit code is the verification's
+        (None, RuntimeError("suite crashed"), 1),  # verification raises
+        (None, KeyboardInterrupt(), EXIT_INTERRUPTED),  # Ctrl-C
+    ],
+    ids=["up-fails", "verify-fails", "verify-raises", "ctrl-c"],
+)
+def test_teardown_runs_whatever_happens(fail, verify_result, code):
+    stand_in = StandIn(fail_at=fail)
+    got, lines, _ = run(stand_in, verify_result=verify_result)
+    assert got == code
+    assert stand_in.steps() == ["up", "destroy", "remove"]
+    assert "created and removed" in lines[-1]
+
+
+def test_sigterm_in_the_middle_of_up_still_tears_down():
+    stand_in = StandIn(sigterm_in_up=True)
+    code, lines, verified = run(stand_in)
+    assert code == EXIT_INTERRUPTED
+    assert stand_in.steps() == ["up", "destroy", "remove"]
+    assert verified == []
+    assert "ci: interrupted; tearing down" in lines
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler was put back
+
+
+def test_keep_on_failure_keeps_a_failed_stack_and_says_how_to_remove_it():
+    stand_in = StandIn()
+    code, lines, _ = run(stand_in, verify_result=1, keep_on_failure=True)
+    assert code == 1
+    assert stand_in.steps() == ["up"]
+    name = stand_in.calls[0][1]
+    retry = f"python -m infra teardown --stack {name}"
+    assert f"ci: kept stack {name} for inspection; remove it with: {retry}" in lines
+
+
+def test_keep_on_failure_still_removes_a_passing_stack():
+    stand_in = StandIn()
+    code, _, _ = run(stand_in, keep_on_failure=True)
+    assert (code, stand_in.steps()) == (0, ["up", "destroy", "remove"])
+
+
+def test_a_failed_destroy_keeps_the_stack_record_and_fails_the_run():
+    stand_in = StandIn(fail_at="destroy")
+    code, lines, _ = run(stand_in)
+    assert code == 1  # verification passed, but the environment was not taken away
+    assert stand_in.steps() == ["up", "destroy"]  # never remove a stack that still owns resources
+    name = stand_in.calls[0][1]
+    assert any(
+        "teardown of" in line and f"retry with: python -m infra teardown --stack {name}" in line
+        for line in lines
+    )
+    assert lines[-1] == f"ci: failed (exit 1); stack {name} created, still present"
+
+
+def test_the_automation_adapter_says_when_the_pulumi_cli_is_missing(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(PulumiUnavailable, match="the Pulumi CLI is needed"):
+        AutomationStacks(work_dir=tmp_path)
