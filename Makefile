@@ -25,7 +25,9 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
+# The Docker engine and busybox the sweeper tests use come from Debian (as root).
 test: lint
+	scripts/test-deps.sh
 	$(PY) -m pytest
 
 QUIX_VENV  := benchmarks/.venv-quix

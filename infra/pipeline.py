@@ -49,7 +49,8 @@ class AutomationStacks:
         from pulumi import automation
 
         self.auto, self.work_dir, self.log = automation, str(work_dir), log
-        os.environ.setdefault("PULUMI_BACKEND_URL", f"file://{work_dir}/.pulumi")
+        if not os.environ.get("PULUMI_BACKEND_URL"):  # unset or empty: the repo's own
+            os.environ["PULUMI_BACKEND_URL"] = f"file://{work_dir}/.pulumi"
         (work_dir / ".pulumi").mkdir(exist_ok=True)
         try:
             self.workspace = automation.LocalWorkspace(work_dir=self.work_dir)

@@ -9,7 +9,6 @@ dry_run, it lists and changes nothing.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -72,12 +71,25 @@ def _listing(client: docker.DockerClient, kind: str) -> list:
     }[kind]()
 
 
+def _release_stale_endpoints(network) -> None:
+    """Drop endpoints of containers that no longer exist (dockerd can keep them after a
+    forced removal); an endpoint of a container that still exists is left alone."""
+    network.reload()
+    existing = {c.id for c in network.client.containers.list(all=True)}
+    for container_id, endpoint in (network.attrs.get("Containers") or {}).items():
+        if container_id not in existing:
+            # A stale endpoint is only found by its container's name, not by its id.
+            network.disconnect(endpoint["Name"], force=True)
+
+
 def _remove(kind: str, resource) -> None:
     if kind == "container":
         resource.remove(force=True)
     elif kind == "image":
         resource.client.images.remove(resource.id)  # refused while a container uses it
     else:
+        if kind == "network":
+            _release_stale_endpoints(resource)
         resource.remove()
 
 
@@ -105,24 +117,32 @@ def sweep(
     live_stacks: set[str] | None,
     now: datetime | None = None,
     dry_run: bool = False,
-) -> tuple[list[Leftover], Counter]:
-    """(what was found, removed counts per kind); with dry_run nothing is removed."""
+) -> tuple[list[Leftover], list[Leftover]]:
+    """(what was found, what was removed); with dry_run nothing is removed.
+
+    Raises SweepError naming the first resource Docker refused to remove."""
     now = now or datetime.now(UTC)
     leftovers = find(client, live_stacks, now)
-    removed: Counter = Counter()
     if dry_run:
-        return leftovers, removed
-    doomed = {(item.kind, item.name) for item in leftovers}
+        return leftovers, []
+    doomed = {(item.kind, item.name): item for item in leftovers}
+    removed = []
     for kind in KINDS:
         for resource in _listing(client, kind):
-            if (kind, _name(kind, resource)) in doomed:
-                try:
-                    _remove(kind, resource)
-                    removed[kind] += 1
-                except NotFound:
-                    pass  # gone meanwhile: that is the goal
-                except APIError as err:
-                    raise SweepError(
-                        f"cannot remove {kind} {_name(kind, resource)}: {err.explanation}"
-                    ) from None
+            item = doomed.get((kind, _name(kind, resource)))
+            if item is None:
+                continue
+            try:
+                _remove(kind, resource)
+            except APIError as err:
+                if isinstance(err, NotFound) and _gone(client, kind, resource):
+                    continue  # removed meanwhile: that is the goal
+                raise SweepError(f"cannot remove {kind} {item.name}: {err.explanation}") from None
+            removed.append(item)
     return leftovers, removed
+
+
+def _gone(client: docker.DockerClient, kind: str, resource) -> bool:
+    return (kind, _name(kind, resource)) not in {
+        (kind, _name(kind, r)) for r in _listing(client, kind)
+    }

@@ -49,10 +49,10 @@ def sweep_hosts(
             console.print(f"teardown: {where}: {err}")
             code = 1
             continue
-        for item in leftovers:
-            verb = "would remove" if dry_run else "removed"
+        verb = "would remove" if dry_run else "removed"
+        for item in leftovers if dry_run else removed:
             console.print(f"  {verb} {item.kind} {item.name} (stack {item.stack}: {item.why})")
-        counts = Counter(item.kind for item in leftovers) if dry_run else removed
+        counts = Counter(item.kind for item in (leftovers if dry_run else removed))
         summary = ", ".join(plural(counts[kind], kind) for kind in KINDS)
-        console.print(f"{where}: {'would remove' if dry_run else 'removed'} {summary}")
+        console.print(f"{where}: {verb} {summary}")
     return code

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# System packages the tests need and pip cannot give: a Docker engine (the sweeper is
+# tested against a real one) and a static busybox (the tiny images it sweeps).
+# Installed once, as root, from Debian's packages; a no-op when already there.
+set -euo pipefail
+missing=()
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+[ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || missing+=(busybox-static)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "test-deps: ${missing[*]} missing; install them as root (apt-get install ${missing[*]})" >&2
+    exit 1
+fi
+echo "test-deps: installing ${missing[*]}"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
