@@ -17,7 +17,7 @@ from infra.cli import run_pipeline
 from infra.components.consumers import DEFAULT_BASE_IMAGE, ConsumerDeployment
 from infra.components.kafka import KafkaCluster, kafka_image
 from infra.components.labels import Labels
-from infra.components.service import DockerHost
+from infra.components.service import DockerHost, Target
 from infra.components.zookeeper import ZOOKEEPER_IMAGE, ZooKeeperEnsemble
 from infra.inventory import build_inventory
 from infra.plan import Plan
@@ -71,31 +71,20 @@ def provision() -> Provisioned:
         ttl=config.get("ttl"),
     )
     hosts = docker_hosts(plan, labels)
+    target = Target(plan, rendered, hosts, labels)
     zookeeper = None
     if plan.cluster.mode == "zookeeper":
-        zookeeper = ZooKeeperEnsemble(
-            "zookeeper",
-            plan,
-            rendered,
-            hosts,
-            labels,
-            config.get("zookeeper-image") or ZOOKEEPER_IMAGE,
-        )
+        image = config.get("zookeeper-image") or ZOOKEEPER_IMAGE
+        zookeeper = ZooKeeperEnsemble("zookeeper", target, image)
     kafka = KafkaCluster(
         "kafka",
-        plan,
-        rendered,
-        hosts,
-        labels,
+        target,
         config.get("kafka-image") or kafka_image(plan),
         depends_on=zookeeper.containers if zookeeper else [],
     )
     consumers = ConsumerDeployment(
         "consumers",
-        plan,
-        rendered,
-        hosts,
-        labels,
+        target,
         config.get("consumer-base-image") or DEFAULT_BASE_IMAGE,
         config.get("consumer-pip-args") or "",
         depends_on=kafka.containers,

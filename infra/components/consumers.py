@@ -5,10 +5,8 @@ from __future__ import annotations
 import pulumi
 import pulumi_docker as docker
 
-from infra.components.labels import Labels
-from infra.components.service import DockerHost, service_container
-from infra.plan import CONFIG_DIR, CONSUMER_STATUS_FILE, Plan
-from infra.render import Rendered
+from infra.components.service import Target, service_container
+from infra.plan import CONFIG_DIR, CONSUMER_STATUS_FILE
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 
@@ -17,22 +15,20 @@ class ConsumerDeployment(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        plan: Plan,
-        rendered: Rendered,
-        hosts: dict[str, DockerHost],
-        labels: Labels,
+        target: Target,
         base_image: str,
         pip_args: str,
         depends_on: list[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("kafka-log-cluster:index:ConsumerDeployment", name, None, opts)
-        members = [n for n in plan.nodes if n.consumers]
+        members = [n for n in target.plan.nodes if n.consumers]
         # Built on each Docker host that runs consumers; paths are relative to Pulumi.yaml.
-        images = {
-            host: docker.Image(
+        images = target.per_host(
+            members,
+            lambda i, host: docker.Image(
                 f"{name}-image-{i}",
-                image_name=f"kafka-log-cluster/consumers:{plan.cluster.name}",
+                image_name=f"kafka-log-cluster/consumers:{target.plan.cluster.name}",
                 build=docker.DockerBuildArgs(
                     context=".",
                     dockerfile="consumers/Dockerfile",
@@ -40,19 +36,16 @@ class ConsumerDeployment(pulumi.ComponentResource):
                     builder_version=docker.BuilderVersion.BUILDER_V1,
                 ),
                 skip_push=True,
-                opts=pulumi.ResourceOptions(parent=self, provider=hosts[host].provider),
-            )
-            for i, host in enumerate(dict.fromkeys(n.host for n in members))
-        }
+                opts=pulumi.ResourceOptions(parent=self, provider=host.provider),
+            ),
+        )
         self.containers = [
             service_container(
                 self,
-                hosts[node.host],
+                target,
                 node,
                 f"consumer:{share.group}",
                 image=images[node.host].image_name,
-                files=rendered[node.name],
-                labels=labels,
                 command=[
                     "--config",
                     f"{CONFIG_DIR}/consumer-{share.group}.properties",

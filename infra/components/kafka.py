@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import pulumi
-import pulumi_docker as docker
 import pulumi_kafka as kafka
 
-from infra.components.labels import Labels
-from infra.components.service import DockerHost, service_container
+from infra.components.service import Target, service_container
 from infra.plan import CONFIG_DIR, CONTAINER_PORTS, CONTROLLER, INTERNAL, NodePlan, Plan
 from infra.properties import to_property
-from infra.render import Rendered
 
 SERVER_PROPERTIES = f"{CONFIG_DIR}/server.properties"
 
@@ -45,42 +42,28 @@ class KafkaCluster(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        plan: Plan,
-        rendered: Rendered,
-        hosts: dict[str, DockerHost],
-        labels: Labels,
+        target: Target,
         image: str,
         depends_on: list[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("kafka-log-cluster:index:KafkaCluster", name, None, opts)
-        images = {
-            host: docker.RemoteImage(
-                f"{name}-kafka-image-{i}",
-                name=image,
-                keep_locally=True,
-                opts=pulumi.ResourceOptions(parent=self, provider=hosts[host].provider),
-            )
-            for i, host in enumerate(
-                dict.fromkeys(n.host for n in plan.nodes if "kafka" in n.containers)
-            )
-        }
+        plan = target.plan
+        nodes = [n for n in plan.nodes if "kafka" in n.containers]
+        images = target.pulled(self, f"{name}-kafka-image", image, nodes)
         self.containers = [
             service_container(
                 self,
-                hosts[node.host],
+                target,
                 node,
                 "kafka",
-                image=images[node.host].image_id,
-                files=rendered[node.name],
-                labels=labels,
+                image=images[node.host],
                 command=kafka_command(plan),
                 envs=[heap_env(node)],
                 health_port=health_port(node),
                 depends_on=depends_on,
             )
-            for node in plan.nodes
-            if "kafka" in node.containers
+            for node in nodes
         ]
         # Topics as code, through the brokers' published listeners once they answer.
         provider = kafka.Provider(

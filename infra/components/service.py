@@ -3,14 +3,18 @@ containers share (rendered files uploaded, data volume, planned ports, labels)."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pulumi
 import pulumi_docker as docker
 
 from infra.components.labels import Labels
-from infra.plan import DATA_DIRS, NodePlan
-from infra.render import RenderedFile
+from infra.plan import DATA_DIRS, NodePlan, Plan
+from infra.render import Rendered
+
+T = TypeVar("T")
 
 HEALTH_TIMEOUT_S = 180  # a broker formats its storage and joins the quorum first
 
@@ -21,6 +25,36 @@ class DockerHost:
 
     provider: docker.Provider
     network: docker.Network
+
+
+@dataclass(frozen=True)
+class Target:
+    """What every component declares from: the plan, its files, the hosts, the labels."""
+
+    plan: Plan
+    rendered: Rendered
+    hosts: dict[str, DockerHost]
+    labels: Labels
+
+    def per_host(self, nodes: list[NodePlan], make: Callable[[int, DockerHost], T]) -> dict[str, T]:
+        """One resource per distinct Docker host of `nodes` (an image must be on each)."""
+        hosts = dict.fromkeys(node.host for node in nodes)
+        return {host: make(i, self.hosts[host]) for i, host in enumerate(hosts)}
+
+    def pulled(self, parent: pulumi.Resource, name: str, image: str, nodes: list[NodePlan]):
+        """`image` pulled on each host of `nodes`: host -> the image id to run."""
+        return {
+            host: remote.image_id
+            for host, remote in self.per_host(
+                nodes,
+                lambda i, host: docker.RemoteImage(
+                    f"{name}-{i}",
+                    name=image,
+                    keep_locally=True,
+                    opts=pulumi.ResourceOptions(parent=parent, provider=host.provider),
+                ),
+            ).items()
+        }
 
 
 def ports_of(node: NodePlan, role: str) -> list[docker.ContainerPortArgs]:
@@ -38,13 +72,11 @@ def ports_of(node: NodePlan, role: str) -> list[docker.ContainerPortArgs]:
 
 def service_container(
     parent: pulumi.Resource,
-    host: DockerHost,
+    target: Target,
     node: NodePlan,
     service: str,
     *,
     image: pulumi.Input[str],
-    files: list[RenderedFile],
-    labels: Labels,
     command: list[str],
     envs: list[str] | None = None,
     health_port: int | None = None,
@@ -52,6 +84,7 @@ def service_container(
 ) -> docker.Container:
     name = node.containers[service]
     role = service.split(":", 1)[0]
+    host, labels = target.hosts[node.host], target.labels
     options = pulumi.ResourceOptions(parent=parent, provider=host.provider, depends_on=depends_on)
     volumes = []
     if role in DATA_DIRS:
@@ -79,7 +112,7 @@ def service_container(
         envs=envs,
         uploads=[
             docker.ContainerUploadArgs(file=f.container_path, content=f.content)
-            for f in files
+            for f in target.rendered[node.name]
             if f.service == service
         ],
         volumes=volumes,

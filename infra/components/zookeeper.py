@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import pulumi
-import pulumi_docker as docker
 
-from infra.components.labels import Labels
-from infra.components.service import DockerHost, service_container
-from infra.plan import CONFIG_DIR, CONTAINER_PORTS, Plan
-from infra.render import Rendered
+from infra.components.service import Target, service_container
+from infra.plan import CONFIG_DIR, CONTAINER_PORTS
 
 # The ZooKeeper release whose client Kafka 3.9 ships with.
 ZOOKEEPER_IMAGE = "zookeeper:3.8.4"
@@ -16,35 +13,18 @@ ZOOKEEPER_IMAGE = "zookeeper:3.8.4"
 
 class ZooKeeperEnsemble(pulumi.ComponentResource):
     def __init__(
-        self,
-        name: str,
-        plan: Plan,
-        rendered: Rendered,
-        hosts: dict[str, DockerHost],
-        labels: Labels,
-        image: str,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, target: Target, image: str, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__("kafka-log-cluster:index:ZooKeeperEnsemble", name, None, opts)
-        members = [n for n in plan.nodes if "zookeeper" in n.containers]
-        images = {
-            host: docker.RemoteImage(
-                f"{name}-zookeeper-image-{i}",
-                name=image,
-                keep_locally=True,
-                opts=pulumi.ResourceOptions(parent=self, provider=hosts[host].provider),
-            )
-            for i, host in enumerate(dict.fromkeys(n.host for n in members))
-        }
+        members = [n for n in target.plan.nodes if "zookeeper" in n.containers]
+        images = target.pulled(self, f"{name}-zookeeper-image", image, members)
         self.containers = [
             service_container(
                 self,
-                hosts[node.host],
+                target,
                 node,
                 "zookeeper",
-                image=images[node.host].image_id,
-                files=rendered[node.name],
-                labels=labels,
+                image=images[node.host],
                 command=["zkServer.sh", "start-foreground", f"{CONFIG_DIR}/zookeeper.properties"],
                 envs=[f"ZK_SERVER_HEAP={node.heap_mb['zookeeper'].value}"],
                 health_port=CONTAINER_PORTS["zookeeper-client"],
