@@ -97,15 +97,15 @@ def build(
     def pick(flag, key: str) -> str | None:
         return flag if flag not in (None, []) else file.get(key)
 
-    values = {
-        "bootstrap.servers": pick(bootstrap_servers, "bootstrap.servers"),
-        "group.id": pick(group, "group.id"),
-        "topics": ",".join(topics) if topics else file.get("topics"),
+    values = {  # the file's key -> (its command-line flag, the value found)
+        "bootstrap.servers": ("--bootstrap-servers", pick(bootstrap_servers, "bootstrap.servers")),
+        "group.id": ("--group", pick(group, "group.id")),
+        "topics": ("--topic", ",".join(topics) if topics else file.get("topics")),
     }
-    missing = [f"--{k.replace('.id', '').replace('.', '-')}" for k, v in values.items() if not v]
+    missing = [flag for flag, value in values.values() if not value]
     if missing:
         raise SettingsError(f"{where}: missing {', '.join(missing)}")
-    topic_list = [t.strip() for t in (values["topics"] or "").split(",") if t.strip()]
+    topic_list = [t.strip() for t in (values["topics"][1] or "").split(",") if t.strip()]
     sink_value = pick(sink, "sink") or "stdout"
     if not (sink_value == "stdout" or sink_value.startswith(("kafka:", "file:"))):
         raise SettingsError(
@@ -115,8 +115,8 @@ def build(
     if count < 0:
         raise SettingsError(f"{where}: processes must be >= 1, got {count}")
     return Settings(
-        bootstrap_servers=values["bootstrap.servers"] or "",
-        group=values["group.id"] or "",
+        bootstrap_servers=values["bootstrap.servers"][1] or "",
+        group=values["group.id"][1] or "",
         topics=topic_list,
         sink=sink_value,
         dlq=pick(dlq, "dlq") or f"{topic_list[0]}.dlq",

@@ -240,6 +240,11 @@ def test_bad_input_is_one_line_and_exit_2(bootstrap, tmp_path):
         2,
         "consumers: the command line: missing --group\n",
     )
+    no_topic = run_consumers("--bootstrap-servers", bootstrap, "--group", "g")
+    assert (no_topic.returncode, no_topic.stderr) == (
+        2,
+        "consumers: the command line: missing --topic\n",
+    )
     no_file = run_consumers("--config", str(tmp_path / "absent.properties"))
     assert no_file.returncode == 2
     assert no_file.stderr == (
