@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# System packages the tests need and pip cannot give: a Docker engine (the sweeper is
-# tested against a real one) and a static busybox (the tiny images it sweeps).
+# System packages the tests need and pip cannot give: a Docker engine (the sweeper and
+# the consumers image are tested against a real one), a static busybox (the tiny images
+# the sweeper sweeps) and debootstrap (the Debian base of the consumers image).
 # Installed once, as root, from Debian's packages; a no-op when already there.
 set -euo pipefail
 missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || missing+=(busybox-static)
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "test-deps: ${missing[*]} missing; install them as root (apt-get install ${missing[*]})" >&2
