@@ -15,7 +15,7 @@ import sys
 import time
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from consumers.parsing import ParseError, parse
 from consumers.settings import Settings
@@ -41,6 +41,7 @@ class Worker:
         self.sink = make_sink(settings.sink, self.producer)
         self.dlq = KafkaSink(self.producer, settings.dlq)
         self.last_report = time.monotonic()
+        self.commit_pending = False  # delivered records whose commit was refused
 
     # -- group membership
 
@@ -58,7 +59,13 @@ class Worker:
         assignment = self.consumer.assignment()
         if assignment:
             self.consumer.pause(assignment)
-        self.consumer.consume(num_messages=1, timeout=0)
+        for message in self.consumer.consume(num_messages=1, timeout=0):
+            # Paused partitions should hand out nothing; if one does, read it again later
+            # rather than let its offset slip past unprocessed.
+            if message.error() is None:
+                self.consumer.seek(
+                    TopicPartition(message.topic(), message.partition(), message.offset())
+                )
         self._report()
 
     def _resume(self) -> None:
@@ -132,16 +139,17 @@ class Worker:
         positions = [
             tp for tp in self.consumer.position(self.consumer.assignment()) if tp.offset >= 0
         ]
+        self.commit_pending = False
         if not positions:
             return
         try:
             self.consumer.commit(offsets=positions, asynchronous=False)
         except KafkaException as err:
-            # Partitions moved to another member meanwhile: it re-reads from the last
-            # committed offset, so the batch is processed twice, never lost.
+            # Refused mid-rebalance: retried each second for the partitions still owned;
+            # partitions that moved are re-read by their new owner (twice, never lost).
+            self.commit_pending = True
             print(
-                f"consumers[{os.getpid()}]: commit refused ({err.args[0].str()}); "
-                "the new owner re-reads these records",
+                f"consumers[{os.getpid()}]: commit refused ({err.args[0].str()}); retrying",
                 file=sys.stderr,
                 flush=True,
             )
@@ -159,6 +167,8 @@ class Worker:
                 messages = self.consumer.consume(num_messages=batch, timeout=0.5)
                 if messages:
                     self._process(messages)
+                elif self.commit_pending:
+                    self._commit()
                 self._report()
             self._report(force=True)
         finally:

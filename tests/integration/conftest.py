@@ -88,4 +88,8 @@ def docker_engine():
         except subprocess.TimeoutExpired:
             engine.kill()
             engine.wait()
+        # dockerd leaves its network namespace mounted under the exec root.
+        mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+        for mount in sorted((m for m in mounts if m.startswith(str(root))), reverse=True):
+            subprocess.run(["umount", mount], check=False)
         shutil.rmtree(root, ignore_errors=True)

@@ -47,14 +47,18 @@ def read_topic(bootstrap: str, topic: str, quiet_s: float = 3.0, timeout_s: floa
     return records
 
 
-def wait_for(predicate, timeout_s: float, what: str, interval: float = 0.2):
+def wait_for(predicate, timeout_s: float, what, interval: float = 0.2):
+    """predicate()'s first truthy value; `what` (text, or a callable for the state at the
+    deadline) names what timed out."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+    raise AssertionError(
+        f"timed out after {timeout_s:g} s waiting for {what() if callable(what) else what}"
+    )
 
 
 class Deployment:
