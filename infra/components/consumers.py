@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import pulumi
 import pulumi_docker as docker
 
@@ -9,6 +12,22 @@ from infra.components.service import Target, service_container
 from infra.plan import CONFIG_DIR, CONSUMER_STATUS_FILE
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
+REPO = Path(__file__).resolve().parents[2]
+# What .dockerignore lets into the build: a change to any of it is a new image tag,
+# so `pulumi up` replaces the consumer containers instead of keeping the old build.
+CONTEXT = ("consumers", "infra/__init__.py", "infra/properties.py")
+
+
+def context_digest() -> str:
+    digest = hashlib.sha256()
+    for entry in CONTEXT:
+        path = REPO / entry
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        for f in files:
+            relative = f.relative_to(REPO)
+            if f.is_file() and "__pycache__" not in f.parts and "wheelhouse" not in f.parts:
+                digest.update(str(relative).encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 class ConsumerDeployment(pulumi.ComponentResource):
@@ -28,7 +47,7 @@ class ConsumerDeployment(pulumi.ComponentResource):
             members,
             lambda i, host: docker.Image(
                 f"{name}-image-{i}",
-                image_name=f"kafka-log-cluster/consumers:{target.plan.cluster.name}",
+                image_name=f"kafka-log-cluster/consumers:{context_digest()}",
                 build=docker.DockerBuildArgs(
                     context=".",
                     dockerfile="consumers/Dockerfile",

@@ -9,12 +9,14 @@ Under mocks, input keys are camelCase and numbers arrive as floats.
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 
 import pulumi
 import pytest
 
 from infra.cli import run_pipeline
+from infra.components.consumers import context_digest
 from infra.inventory import build_inventory
 from infra.properties import parse
 from infra.stack import provider_name, provision
@@ -85,10 +87,8 @@ def test_a_container_per_node_service_on_its_hosts_provider(example):
     for name, node in expected.items():
         assert containers[name].inputs["name"] == name
         assert f"::{provider_name(node.host)}::" in containers[name].provider
-    providers = [r.name for r in recorder.of("pulumi:providers:docker")]
-    assert providers == [
-        provider_name(h) for h in dict.fromkeys(n.host for n in pipeline.plan.nodes)
-    ]
+    providers = [r.name for r in recorder.of("pulumi:providers:docker")]  # engine's order
+    assert sorted(providers) == sorted({provider_name(n.host) for n in pipeline.plan.nodes})
 
 
 def test_uploaded_files_are_the_rendered_ones_and_num_partitions_is_cores(example):
@@ -184,6 +184,11 @@ def test_topics_with_planned_partitions_and_configs(example):
 def test_consumer_containers_run_the_planned_processes(example):
     _, recorder, _, pipeline = example
     containers = {c.name: c for c in recorder.of(CONTAINER)}
+    consumer_containers = [
+        containers[node.containers[f"consumer:{share.group}"]]
+        for node in pipeline.plan.nodes
+        for share in node.consumers
+    ]
     for node in pipeline.plan.nodes:
         for share in node.consumers:
             container = containers[node.containers[f"consumer:{share.group}"]]
@@ -197,6 +202,28 @@ def test_consumer_containers_run_the_planned_processes(example):
     for image in images:
         assert image.inputs["build"]["dockerfile"] == "consumers/Dockerfile"
         assert image.inputs["skipPush"] is True
+        assert image.inputs["imageName"] == f"kafka-log-cluster/consumers:{context_digest()}"
+        assert {c.inputs["image"] for c in consumer_containers} == {image.inputs["imageName"]}
+
+
+def test_the_consumers_image_tag_follows_its_build_context(tmp_path, monkeypatch):
+    from infra.components import consumers
+
+    before = consumers.context_digest()
+    copy = tmp_path / "repo"
+    for entry in consumers.CONTEXT:
+        source, target = REPO / entry, copy / entry
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(
+                source, target, ignore=shutil.ignore_patterns("__pycache__", "wheelhouse")
+            )
+        else:
+            shutil.copy(source, target)
+    monkeypatch.setattr(consumers, "REPO", copy)
+    assert consumers.context_digest() == before  # the same content, the same tag
+    (copy / "consumers/parsing.py").write_text((copy / "consumers/parsing.py").read_text() + "\n")
+    assert consumers.context_digest() != before
 
 
 def test_zookeeper_containers_only_in_zookeeper_mode(example):
