@@ -58,20 +58,18 @@ def create_topics(bootstrap: str, pipeline: Pipeline, console: Console) -> dict[
     Returns what each topic was created with where that differs from the plan, so the
     inventory (what verification expects) says what really runs."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    brokers = len(admin.list_topics(timeout=10).brokers)
-    existing = admin.list_topics(timeout=10).topics
+    metadata = admin.list_topics(timeout=10)
+    brokers = len(metadata.brokers)
     wanted, capped = [], {}
     for topic in pipeline.plan.topics:
-        if topic.name in existing:
+        if topic.name in metadata.topics:
             continue
         rf = min(int(topic.replication_factor.value), brokers)
+        isr = min(int(topic.config["min.insync.replicas"].value), rf)
         config = {k: to_property(d.value) for k, d in topic.config.items()}
-        config["min.insync.replicas"] = str(min(int(config["min.insync.replicas"]), rf))
+        config["min.insync.replicas"] = str(isr)
         if rf < int(topic.replication_factor.value):
-            capped[topic.name] = {
-                "replication_factor": rf,
-                "min.insync.replicas": config["min.insync.replicas"],
-            }
+            capped[topic.name] = {"replication_factor": rf, "min.insync.replicas": isr}
             console.print(
                 f"topic {topic.name}: replication factor {rf} instead of "
                 f"{topic.replication_factor.value}: this cluster has {brokers} broker(s)"
@@ -158,9 +156,9 @@ class LocalRuntime:
         for topic in inventory["topics"]:
             if topic["name"] in capped:
                 topic["replication_factor"] = capped[topic["name"]]["replication_factor"]
-                topic["config"]["min.insync.replicas"] = int(
-                    capped[topic["name"]]["min.insync.replicas"]
-                )
+                topic["config"]["min.insync.replicas"] = capped[topic["name"]][
+                    "min.insync.replicas"
+                ]
         inventory["runtime"] = {
             "kind": "local",
             "out_dir": str(self.out.resolve()),
