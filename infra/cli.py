@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb == "teardown":
         from infra.operations import teardown
 
-        return teardown(args.stack, args.expired, args.dry_run, args.host or [None], out)
+        return teardown(args.stack, args.dry_run, args.host or [None], out)
     try:
         result = run_pipeline(args.spec)
     except InputError as err:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from infra.pipeline import AutomationStacks, PulumiUnavailable, run_ci
+from infra.pipeline import CONFIG, AutomationStacks, PulumiUnavailable, run_ci
 from infra.spec import duration_ms
 from infra.sweeper import expiry
-from infra.teardown import StackReport, sweep_hosts
+from infra.teardown import sweep_hosts
 
 EXIT_BAD_INPUT = 2
 
@@ -57,11 +57,10 @@ def ci(
     )
 
 
-def teardown(
-    stack: str | None, expired: bool, dry_run: bool, hosts: list[str | None], console: Console
-) -> int:
+def teardown(stack: str | None, dry_run: bool, hosts: list[str | None], console: Console) -> int:
+    """Destroy `stack`, or (None) every expired stack; then sweep `hosts`."""
     stacks = _stacks("teardown", console)
-    report = StackReport(live=None, destroyed=[])
+    live = None
     if stacks is None:
         console.print("teardown: no stack is known; sweeping only what its labels say expired")
     else:
@@ -73,17 +72,14 @@ def teardown(
             else [
                 name
                 for name, config in known.items()
-                if (ends := expiry({
-                    "kafka-log-cluster.created-at": config.get("kafka-log-cluster:created-at", ""),
-                    "kafka-log-cluster.ttl": config.get("kafka-log-cluster:ttl", ""),
-                })) is not None and ends <= now
+                if (ends := expiry(config.get(f"{CONFIG}:created-at"), config.get(f"{CONFIG}:ttl")))
+                and ends <= now
             ]
-        )  # fmt: skip
+        )
         for name in doomed:
             console.print(f"teardown: {'would destroy' if dry_run else 'destroying'} stack {name}")
             if not dry_run:
                 stacks.destroy(name)
                 stacks.remove(name)
-                report.destroyed.append(name)
-        report.live = set(known) - set(doomed)
-    return sweep_hosts(hosts, report, dry_run, console)
+        live = set(known) - set(doomed)
+    return sweep_hosts(hosts, live, dry_run, console)

@@ -36,14 +36,14 @@ class Leftover:
     why: str
 
 
-def expiry(labels: dict[str, str]) -> datetime | None:
-    """When the resource's stack expires, from its labels; None without both labels."""
-    ttl_ms = duration_ms(labels.get(TTL))
-    created = labels.get(CREATED_AT)
-    if ttl_ms is None or not created:
+def expiry(created_at: str | None, ttl: str | None) -> datetime | None:
+    """When a stack expires (from its created-at and ttl, as labels or stack config);
+    None without both."""
+    ttl_ms = duration_ms(ttl)
+    if ttl_ms is None or not created_at:
         return None
     try:
-        start = datetime.fromisoformat(created.replace("Z", "+00:00"))
+        start = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
     except ValueError:
         return None
     return start + timedelta(milliseconds=ttl_ms)
@@ -101,7 +101,7 @@ def find(
         for resource in _listing(client, kind):
             labels = _labels(kind, resource)
             stack = labels[STACK]
-            ends = expiry(labels)
+            ends = expiry(labels.get(CREATED_AT), labels.get(TTL))
             if live_stacks is not None and stack not in live_stacks:
                 why = "its stack is gone"
             elif ends is not None and ends <= now:

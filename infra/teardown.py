@@ -8,7 +8,6 @@ say they expired. Resources whose stack is gone are removed once the stacks are 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import docker
@@ -18,20 +17,16 @@ from rich.console import Console
 from infra.sweeper import KINDS, SweepError, sweep
 
 
-@dataclass
-class StackReport:
-    live: set[str] | None  # None: the stacks could not be listed
-    destroyed: list[str]
-
-
 def plural(count: int, kind: str) -> str:
     return f"{count} {kind}{'' if count == 1 else 's'}"
 
 
 def sweep_hosts(
-    hosts: list[str | None], report: StackReport, dry_run: bool, console: Console
+    hosts: list[str | None], live: set[str] | None, dry_run: bool, console: Console
 ) -> int:
-    """Sweep each Docker host (None: the local engine / DOCKER_HOST); exit code."""
+    """Sweep each Docker host (None: the local engine / DOCKER_HOST); exit code.
+
+    `live`: the stacks that still exist; None when they could not be listed."""
     code = 0
     now = datetime.now(UTC)
     for host in hosts:
@@ -44,7 +39,7 @@ def sweep_hosts(
             code = 1
             continue
         try:
-            leftovers, removed = sweep(client, report.live, now, dry_run)
+            leftovers, removed = sweep(client, live, now, dry_run)
         except SweepError as err:
             console.print(f"teardown: {where}: {err}")
             code = 1
