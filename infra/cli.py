@@ -180,10 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     for line in result.warnings:
         print(line, file=sys.stderr)
     if args.verb == "verify":
-        from infra.verify import inventory_of_spec, verify
+        from infra.verify import inventory_file, verify
 
         args.junit.parent.mkdir(parents=True, exist_ok=True)
-        inventory = inventory_of_spec(inventory_json(result.plan, result.rendered))
+        inventory = inventory_file(inventory_json(result.plan, result.rendered))
         return verify(inventory, None, args.junit, out)
     if args.verb == "ci":
         from infra.operations import ci

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,12 +36,11 @@ def ci(
         return EXIT_BAD_INPUT
 
     def verify(inventory: dict, junit_path: Path) -> int:
+        from infra.verify import inventory_file
         from infra.verify import verify as run_suite
 
-        path = Path(tempfile.mkdtemp(prefix="ci-")) / "inventory.json"
-        path.write_text(json.dumps(inventory))
         junit_path.parent.mkdir(parents=True, exist_ok=True)
-        return run_suite(path, None, junit_path, console)
+        return run_suite(inventory_file(json.dumps(inventory)), None, junit_path, console)
 
     return run_ci(
         spec,

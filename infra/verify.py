@@ -98,7 +98,8 @@ def verify(inventory: Path | None, stack: str | None, junit: Path, console: Cons
     return 1 if counts["FAILED"] or counts["ERROR"] else 0
 
 
-def inventory_of_spec(spec_inventory_json: str) -> Path:
+def inventory_file(inventory_json: str) -> Path:
+    """An inventory (a spec's, a stack's output) as the file the suite reads."""
     path = Path(tempfile.mkdtemp(prefix="verify-")) / "inventory.json"
-    path.write_text(spec_inventory_json)
+    path.write_text(inventory_json)
     return path
