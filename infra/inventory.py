@@ -59,7 +59,12 @@ def build_inventory(plan: Plan, rendered: Rendered) -> dict[str, Any]:
                 "data_dirs": {s: DATA_DIRS[s] for s in node.containers if s in DATA_DIRS},
                 "num_partitions": settings.get("num.partitions"),
                 "files": [
-                    {"name": f.name, "path": f.container_path, "sha256": f.sha256}
+                    {
+                        "name": f.name,
+                        "container": node.containers[f.service],
+                        "path": f.container_path,
+                        "sha256": f.sha256,
+                    }
                     for f in rendered[node.name]
                 ],
                 "processes": _processes(node),

@@ -46,6 +46,13 @@ CONTAINER_PORTS = {
     "zookeeper-peer": 2888,
     "zookeeper-election": 3888,
 }
+
+
+def port_service(name: str) -> str:
+    """Which of a node's containers binds port `name`."""
+    return "zookeeper" if name.startswith("zookeeper-") else "kafka"
+
+
 # On its Docker host, the k-th node of that host owns host ports BLOCK + 10k + offset,
 # so node 0 publishes its client listener on 19092, node 1 on 19102, and so on.
 PORT_BLOCK = 19090
@@ -98,6 +105,7 @@ Settings = dict[str, Derived]
 
 class Port(_Frozen):
     name: str
+    service: str  # the container that binds it: "zookeeper" for ZooKeeper's, else "kafka"
     container: int
     published: int | None  # on the node's Docker host; None: reachable only in-network
 
@@ -325,8 +333,7 @@ class _Planner:
         """host:port at which other containers of the cluster reach `name` on `node`."""
         if self.spans_hosts:
             return f"{self.address(node)}:{self.host_port(node, name)}"
-        service = "zookeeper" if name.startswith("zookeeper") else "kafka"
-        return f"{self.container(node, service)}:{CONTAINER_PORTS[name]}"
+        return f"{self.container(node, port_service(name))}:{CONTAINER_PORTS[name]}"
 
     def ports(self, node: Node) -> list[Port]:
         roles = set(node.roles)
@@ -346,7 +353,14 @@ class _Planner:
                 # ZooKeeper binds the peer ports its own server.N line names.
                 if self.spans_hosts and name in ("zookeeper-peer", "zookeeper-election"):
                     container = published
-            ports.append(Port(name=name, container=container, published=published))
+            ports.append(
+                Port(
+                    name=name,
+                    service=port_service(name),
+                    container=container,
+                    published=published,
+                )
+            )
         return ports
 
     # -- Kafka nodes

@@ -58,15 +58,11 @@ class Target:
 
 
 def ports_of(node: NodePlan, role: str) -> list[docker.ContainerPortArgs]:
-    """The node's published ports that belong to `role`: ZooKeeper's are named so, Kafka
-    owns the others, and consumers publish none."""
-    if role not in ("kafka", "zookeeper"):
-        return []
-    zookeeper = role == "zookeeper"
+    """The node's published ports that belong to `role` (consumers publish none)."""
     return [
         docker.ContainerPortArgs(internal=p.container, external=p.published, ip=node.publish_ip)
         for p in node.ports
-        if p.published is not None and p.name.startswith("zookeeper-") == zookeeper
+        if p.published is not None and p.service == role
     ]
 
 

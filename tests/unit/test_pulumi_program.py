@@ -1,9 +1,8 @@
 """The Pulumi program under Pulumi's own mocks: what it registers, for every example spec.
 
 No Pulumi engine can run on the build machines, so the program is run with
-pulumi.runtime.set_mocks. The mocks record every registration and return its inputs
-as outputs, plus the one computed output the program reads (RemoteImage.imageId).
-Under mocks, input keys are camelCase and numbers arrive as floats.
+pulumi.runtime.set_mocks (infra/program/mocks.py records every registration). Under
+mocks, input keys are camelCase and numbers arrive as floats.
 """
 
 from __future__ import annotations
@@ -18,8 +17,9 @@ import pytest
 from infra.cli import run_pipeline
 from infra.components.consumers import context_digest
 from infra.inventory import build_inventory
+from infra.program import mocks
 from infra.properties import parse
-from infra.stack import provider_name, provision
+from infra.stack import provider_name
 from tests.conftest import EXAMPLE_SPECS, REPO
 
 CONTAINER = "docker:index/container:Container"
@@ -27,41 +27,9 @@ VOLUME = "docker:index/volume:Volume"
 TOPIC = "kafka:index/topic:Topic"
 
 
-class Recorder(pulumi.runtime.Mocks):
-    def __init__(self):
-        self.registered: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args):
-        self.registered.append(args)
-        state = dict(args.inputs)
-        if args.typ == "docker:index/remoteImage:RemoteImage":
-            state["imageId"] = f"sha256:{args.name}"  # computed by the provider when it pulls
-        return [f"{args.name}-id", state]
-
-    def call(self, args):
-        return {}
-
-    def of(self, typ: str) -> list:
-        return [r for r in self.registered if r.typ == typ]
-
-
 def run_program(spec: str, **config: str):
-    recorder = Recorder()
-    pulumi.runtime.set_mocks(recorder, project="kafka-log-cluster", stack="test", preview=False)
-    pulumi.runtime.set_all_config(
-        {"kafka-log-cluster:spec": spec, **{f"kafka-log-cluster:{k}": v for k, v in config.items()}}
-    )
-    result = {}
-
-    @pulumi.runtime.test
-    def program():
-        provisioned = provision()
-        result["provisioned"] = provisioned
-        urns = [c.urn for c in provisioned.kafka.containers]
-        return pulumi.Output.all(*urns).apply(lambda values: result.setdefault("urns", values))
-
-    program()
-    return recorder, result
+    run = mocks.run_program(spec, **config)
+    return run.recorder, run.result
 
 
 @pytest.fixture(params=EXAMPLE_SPECS, ids=lambda p: p.stem)

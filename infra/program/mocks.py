@@ -1,0 +1,67 @@
+"""The Pulumi program run under Pulumi's own mocks: what it registers, recorded.
+
+No Pulumi engine can run on the build machines. The unit tests read these records to
+check the program's declarations, and scripts/docker_env.py creates them on a Docker
+engine, so a test environment is exactly what `pulumi up` would declare.
+
+The mocks return every resource's inputs as its state, plus the one computed output
+the program reads: RemoteImage.imageId, which here is the image reference itself (a
+tag runs a container as well as an id does). Under mocks, input keys are camelCase
+and numbers arrive as floats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+PROJECT = "kafka-log-cluster"
+
+
+class Recorder(pulumi.runtime.Mocks):
+    def __init__(self):
+        self.registered: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args):
+        self.registered.append(args)
+        state = dict(args.inputs)
+        if args.typ == "docker:index/remoteImage:RemoteImage":
+            state["imageId"] = args.inputs["name"]
+        return [f"{args.name}-id", state]
+
+    def call(self, args):
+        return {}
+
+    def of(self, typ: str) -> list:
+        return [r for r in self.registered if r.typ == typ]
+
+
+@dataclass
+class Run:
+    recorder: Recorder
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def run_program(spec: str, stack: str = "test", **config: str) -> Run:
+    """Run the program for `spec` with these stack config values (`kafka-image`, ...).
+
+    Raises pulumi.RunError with the CLI's lines for a bad spec."""
+    from infra.stack import provision
+
+    run = Run(Recorder())
+    pulumi.runtime.set_mocks(run.recorder, project=PROJECT, stack=stack, preview=False)
+    pulumi.runtime.set_all_config(
+        {f"{PROJECT}:spec": spec, **{f"{PROJECT}:{k}": v for k, v in config.items()}}
+    )
+
+    @pulumi.runtime.test
+    def program():
+        provisioned = provision()
+        run.result["provisioned"] = provisioned
+        urns = [c.urn for c in provisioned.kafka.containers]
+        return pulumi.Output.all(*urns).apply(lambda values: run.result.setdefault("urns", values))
+
+    program()
+    return run
