@@ -1,0 +1,478 @@
+#!/usr/bin/env python3
+"""The Docker test environment: what the Pulumi program declares for a spec, created on
+a local Docker engine with images built here, verified, and removed.
+
+    python scripts/docker_env.py SPEC [SPEC ...]    # per spec: up, verify, down
+    python scripts/docker_env.py --keep SPEC        # up and verify; leave it running
+    python scripts/docker_env.py --down SPEC        # remove what --keep left
+
+No Pulumi engine can run where this is tested and no image can be pulled. So the
+program runs under Pulumi's mocks (infra/program/mocks.py) and every network, volume,
+image and container it registers is created with the Docker SDK, input for input: a
+declaration Docker rejects fails here, and the environment cannot drift from the
+program. Only the images differ, as stack config the program already reads:
+
+  kafka-image          a stand-in (scripts/images/kafka-standin): Kafka's start scripts
+                       at Kafka's paths, serving each listener with a Tansu proxy in
+                       front of one Tansu store (an extra container, alias tansu-store)
+  zookeeper-image      Debian's ZooKeeper 3.8 package: a real ensemble
+  consumer-base-image  a debootstrap Debian base, wheels fetched on the host
+
+Root filesystems are made once with debootstrap and cached in ~/.cache/kafka-log-cluster.
+The engine is DOCKER_HOST's, else a private dockerd started and stopped here. The
+environment is removed by the teardown sweeper, by its stack label.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script
+    sys.path.insert(0, str(REPO))
+
+import docker  # noqa: E402
+from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+from infra.cli import run_pipeline  # noqa: E402
+from infra.local_broker import tansu_binary  # noqa: E402
+from infra.program.mocks import Run, run_program  # noqa: E402
+from infra.sweeper import STACK, sweep  # noqa: E402
+
+MIRROR = "http://deb.debian.org/debian"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kafka-log-cluster"
+# What each locally built base holds (procps: ps, for the process checks).
+ROOTFS = {
+    "python3": "python3,python3-venv,procps",
+    "zookeeper": "zookeeper,openjdk-17-jre-headless,procps",
+}
+IMAGES = REPO / "scripts" / "images"
+KAFKA_STANDIN = "kafka-log-cluster/kafka-standin:tansu"
+ZOOKEEPER = "kafka-log-cluster/zookeeper:debian"
+STORE_ALIAS = "tansu-store"  # kafka-standin/kafka-server-start.sh's origin
+TOPIC_TIMEOUT_S = 30
+
+NETWORK = "docker:index/network:Network"
+VOLUME = "docker:index/volume:Volume"
+IMAGE = "docker:index/image:Image"
+REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
+CONTAINER = "docker:index/container:Container"
+KAFKA_PROVIDER = "pulumi:providers:kafka"
+TOPIC = "kafka:index/topic:Topic"
+# Registrations that create nothing on the engine.
+NOTHING_TO_CREATE = {
+    "pulumi:providers:docker",
+    KAFKA_PROVIDER,
+    "kafka-log-cluster:index:KafkaCluster",
+    "kafka-log-cluster:index:ZooKeeperEnsemble",
+    "kafka-log-cluster:index:ConsumerDeployment",
+    "pulumi:pulumi:Stack",
+}
+
+
+class CannotBuild(RuntimeError):
+    """The environment cannot be made; the message says what and how to fix it."""
+
+
+# -- the engine
+
+
+@contextlib.contextmanager
+def engine() -> Iterator[str]:
+    """DOCKER_HOST's engine if it answers, else a private dockerd (own socket, data and
+    exec roots) started here and stopped, with everything it made, on exit."""
+    given = os.environ.get("DOCKER_HOST")
+    if given:
+        docker.DockerClient(base_url=given).ping()
+        yield given
+        return
+    if shutil.which("dockerd") is None:
+        raise CannotBuild("no dockerd: install docker.io (scripts/test-deps.sh does)")
+    root = Path(tempfile.mkdtemp(prefix="klc-docker-", dir="/tmp"))  # short: a socket path
+    socket = f"unix://{root}/docker.sock"
+    with (root / "dockerd.log").open("w") as log:
+        daemon = subprocess.Popen(
+            ["dockerd", f"--host={socket}", f"--data-root={root}/data",
+             f"--exec-root={root}/exec", f"--pidfile={root}/docker.pid",
+             # Its own iptables rules: a host whose FORWARD policy is DROP (any
+             # earlier dockerd sets it) drops container-to-container traffic otherwise.
+             "--bridge=none"],
+            stdout=log, stderr=log,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                docker.DockerClient(base_url=socket).ping()
+                break
+            except docker.errors.DockerException:
+                if daemon.poll() is not None or time.monotonic() > deadline:
+                    raise CannotBuild(f"dockerd did not start; see {root}/dockerd.log") from None
+                time.sleep(0.3)
+        yield socket
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+        # dockerd leaves its network namespaces mounted under the exec root.
+        mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+        for mount in sorted((m for m in mounts if m.startswith(str(root))), reverse=True):
+            subprocess.run(["umount", mount], check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# -- images, built here
+
+
+def rootfs_tar(name: str) -> Path:
+    """A Debian root filesystem with ROOTFS[name], made once by debootstrap and cached
+    under a name that changes with the package list."""
+    packages = ROOTFS[name]
+    digest = hashlib.sha256(packages.encode()).hexdigest()[:8]
+    tar = CACHE / f"bookworm-{name}-{digest}.tar"
+    if tar.exists():
+        return tar
+    if shutil.which("debootstrap") is None and not Path("/usr/sbin/debootstrap").exists():
+        raise CannotBuild("no debootstrap: install it (scripts/test-deps.sh does)")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir="/tmp", prefix="klc-rootfs-") as root:
+        made = subprocess.run(
+            ["debootstrap", "--variant=minbase", "--no-merged-usr", f"--include={packages}",
+             "bookworm", root, MIRROR],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if made.returncode != 0:
+            raise CannotBuild(
+                f"debootstrap of {name} failed: {made.stdout[-400:]}{made.stderr[-400:]}"
+            )
+        partial = tar.with_suffix(".partial")
+        subprocess.run(["tar", "-C", root, "--exclude=./proc/*", "-cf", str(partial), "."],
+                       check=True)  # fmt: skip
+        partial.replace(tar)
+    return tar
+
+
+def base_image(client: docker.DockerClient, name: str) -> str:
+    """The cached root filesystem `name`, imported into the engine once."""
+    tar = rootfs_tar(name)
+    repository, tag = "kafka-log-cluster/base", tar.stem.removeprefix("bookworm-")
+    if not client.images.list(name=f"{repository}:{tag}"):
+        client.api.import_image(src=str(tar), repository=repository, tag=tag)
+    return f"{repository}:{tag}"
+
+
+def fetch_wheels() -> None:
+    """The consumers' wheels, downloaded on the host into consumers/wheelhouse/
+    (containers cannot reach a package index)."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+         "-r", "consumers/requirements.txt", "-d", "consumers/wheelhouse"],
+        cwd=REPO, check=True,
+    )  # fmt: skip
+
+
+def build_image(
+    client: docker.DockerClient, context: Path, dockerfile: str, args: dict, tag: str
+) -> str:
+    try:
+        client.images.build(
+            path=str(context), dockerfile=dockerfile, buildargs=args, tag=tag, rm=True
+        )
+    except docker.errors.BuildError as err:
+        log = "".join(str(line.get("stream", line.get("error", ""))) for line in err.build_log)
+        raise CannotBuild(f"building {tag} failed: {err.msg}\n{log[-1500:]}") from None
+    return tag
+
+
+def consumers_image(client: docker.DockerClient, tag: str, args: dict) -> str:
+    fetch_wheels()
+    return build_image(client, REPO, "consumers/Dockerfile", args, tag)
+
+
+def kafka_standin_image(client: docker.DockerClient) -> str:
+    with tempfile.TemporaryDirectory(prefix="klc-standin-") as context:
+        shutil.copytree(IMAGES / "kafka-standin", context, dirs_exist_ok=True)
+        shutil.copy(tansu_binary(), Path(context) / "tansu")
+        args = {"BASE_IMAGE": base_image(client, "python3")}
+        return build_image(client, Path(context), "Dockerfile", args, KAFKA_STANDIN)
+
+
+def zookeeper_image(client: docker.DockerClient) -> str:
+    args = {"BASE_IMAGE": base_image(client, "zookeeper")}
+    return build_image(client, IMAGES / "zookeeper", "Dockerfile", args, ZOOKEEPER)
+
+
+# -- the environment
+
+
+def declare(spec: str, stack: str, client: docker.DockerClient) -> Run:
+    """The program's registrations for `spec`, with the images built here."""
+    config = {
+        "kafka-image": kafka_standin_image(client),
+        "consumer-base-image": base_image(client, "python3"),
+        "consumer-pip-args": "--no-index",
+    }
+    if run_pipeline(spec).plan.cluster.mode == "zookeeper":
+        config["zookeeper-image"] = zookeeper_image(client)
+    return run_program(spec, stack=stack, **config)
+
+
+def _labels(inputs: dict) -> dict[str, str]:
+    return {item["label"]: item["value"] for item in inputs.get("labels", [])}
+
+
+def _seconds(duration: str) -> float:
+    """A pulumi-docker duration ("5s", "1m30s") in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration)
+    if not parts or "".join(n + u for n, u in parts) != duration:
+        raise CannotBuild(f"cannot read the duration {duration!r}")
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def _uploads_tar(uploads: list[dict]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for upload in uploads:
+            content = upload["content"].encode()
+            info = tarfile.TarInfo(upload["file"].lstrip("/"))
+            info.size, info.mode = len(content), 0o644
+            tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+# Container inputs the builder creates; any other is refused, so that a program change
+# this file does not carry fails here instead of being silently left out.
+CONTAINER_INPUTS = {
+    "name", "hostname", "image", "command", "envs", "uploads", "volumes", "ports",
+    "networksAdvanced", "labels", "healthcheck", "wait", "waitTimeout", "restart",
+    "stopTimeout",
+}  # fmt: skip
+
+
+def create_container(client: docker.DockerClient, inputs: dict) -> str:
+    name = inputs["name"]
+    unknown = set(inputs) - CONTAINER_INPUTS
+    if unknown:
+        raise CannotBuild(
+            f"container {name}: the program declares {', '.join(sorted(unknown))}, which "
+            "scripts/docker_env.py does not create; teach create_container"
+        )
+    api = client.api
+    ports = {int(p["internal"]): (p["ip"], int(p["external"])) for p in inputs.get("ports", [])}
+    mounts = [
+        docker.types.Mount(target=v["containerPath"], source=v["volumeName"], type="volume")
+        for v in inputs.get("volumes", [])
+    ]
+    networks = inputs.get("networksAdvanced", [])
+    health = inputs.get("healthcheck")
+    created = api.create_container(
+        inputs["image"],
+        command=inputs.get("command"),
+        name=name,
+        hostname=inputs.get("hostname"),
+        environment=inputs.get("envs"),
+        labels=_labels(inputs),
+        ports=list(ports),
+        stop_timeout=int(inputs["stopTimeout"]) if "stopTimeout" in inputs else None,
+        healthcheck=health
+        and {
+            "test": health["tests"],
+            "interval": int(_seconds(health["interval"]) * 1e9),
+            "timeout": int(_seconds(health["timeout"]) * 1e9),
+            "retries": int(health["retries"]),
+            "start_period": int(_seconds(health["startPeriod"]) * 1e9),
+        },
+        host_config=api.create_host_config(
+            port_bindings=ports,
+            mounts=mounts,
+            restart_policy={"Name": inputs.get("restart", "no")},
+        ),
+        networking_config=networks
+        and api.create_networking_config(
+            {networks[0]["name"]: api.create_endpoint_config(aliases=networks[0].get("aliases"))}
+        ),
+    )
+    for extra in networks[1:]:
+        api.connect_container_to_network(created["Id"], extra["name"], aliases=extra.get("aliases"))
+    if inputs.get("uploads"):
+        api.put_archive(created["Id"], "/", _uploads_tar(inputs["uploads"]))
+    return name
+
+
+def wait_healthy(client: docker.DockerClient, name: str, timeout_s: float) -> None:
+    """What `wait: true` makes pulumi-docker do: block until the healthcheck passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = client.api.inspect_container(name)["State"]
+        if state.get("Health", {}).get("Status") == "healthy":
+            return
+        if not state["Running"] or time.monotonic() > deadline:
+            logs = client.api.logs(name, tail=15).decode(errors="replace")
+            why = "exited" if not state["Running"] else f"is not healthy after {timeout_s:.0f} s"
+            raise CannotBuild(f"container {name} {why}; its last lines:\n{logs}")
+        time.sleep(0.5)
+
+
+def store_container(client: docker.DockerClient, run: Run, network: dict) -> str:
+    """The Tansu store the stand-in brokers' proxies share, labelled like the network so
+    the sweeper removes it with the stack."""
+    plan = run.result["provisioned"].plan
+    name = f"{plan.cluster.name}-tansu-store"
+    labels = _labels(network) | {"kafka-log-cluster.role": "stand-in-store"}
+    client.containers.run(
+        KAFKA_STANDIN,
+        ["tansu", "broker", "--listener-url", "tcp://0.0.0.0:9092",
+         "--advertised-listener-url", f"tcp://{STORE_ALIAS}:9092",
+         "--cluster-id", plan.cluster.cluster_id],
+        name=name, labels=labels, detach=True, network=network["name"],
+        networking_config={network["name"]: client.api.create_endpoint_config(
+            aliases=[STORE_ALIAS])},
+    )  # fmt: skip
+    return name
+
+
+def create_topics(run: Run) -> None:
+    (provider,) = run.recorder.of(KAFKA_PROVIDER)
+    bootstrap = ",".join(json.loads(provider.inputs["bootstrapServers"]))
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    topics = [
+        NewTopic(
+            t.inputs["name"],
+            int(t.inputs["partitions"]),
+            int(t.inputs["replicationFactor"]),
+            config=t.inputs.get("config", {}),
+        )
+        for t in run.recorder.of(TOPIC)
+    ]
+    for name, future in admin.create_topics(topics, request_timeout=TOPIC_TIMEOUT_S).items():
+        try:
+            future.result(timeout=TOPIC_TIMEOUT_S)
+        except Exception as err:
+            raise CannotBuild(f"topic {name} at {bootstrap}: {err!r}") from None
+
+
+def create(client: docker.DockerClient, run: Run, console: Console) -> None:
+    """Everything the program registered, in the order the engine would create it."""
+    known = NOTHING_TO_CREATE | {NETWORK, VOLUME, IMAGE, REMOTE_IMAGE, CONTAINER, TOPIC}
+    unknown = {r.typ for r in run.recorder.registered} - known
+    if unknown:
+        raise CannotBuild(
+            f"the program registers {', '.join(sorted(unknown))}, which "
+            "scripts/docker_env.py does not create; teach create()"
+        )
+    (network,) = [r.inputs for r in run.recorder.of(NETWORK)]  # one host: one network
+    client.networks.create(network["name"], driver="bridge", labels=_labels(network))
+    for volume in run.recorder.of(VOLUME):
+        client.volumes.create(volume.inputs["name"], labels=_labels(volume.inputs))
+    for image in run.recorder.of(IMAGE):
+        build = image.inputs["build"]
+        consumers_image(client, image.inputs["imageName"], build.get("args", {}))
+    for image in run.recorder.of(REMOTE_IMAGE):
+        if not client.images.list(name=image.inputs["name"]):
+            raise CannotBuild(f"image {image.inputs['name']} is not on the engine")
+    store_container(client, run, network)
+    containers = [c.inputs for c in run.recorder.of(CONTAINER)]
+    for inputs in containers:
+        create_container(client, inputs)
+    # Registration order is the program's depends_on order: ZooKeeper, Kafka, consumers.
+    for inputs in containers:
+        client.api.start(inputs["name"])
+        if inputs.get("wait"):
+            wait_healthy(client, inputs["name"], float(inputs.get("waitTimeout", 300)))
+        console.print(f"  started {inputs['name']}")
+    create_topics(run)
+
+
+def destroy(client: docker.DockerClient, stack: str) -> int:
+    """Remove the stack's containers, networks and volumes: the teardown sweeper, told
+    that every other stack on the engine is live."""
+    others = set()
+    for listing in (
+        client.containers.list(all=True),
+        client.networks.list(),
+        client.volumes.list(),
+    ):
+        for resource in listing:
+            labels = getattr(resource, "labels", None) or resource.attrs.get("Labels") or {}
+            if labels.get(STACK, stack) != stack:
+                others.add(labels[STACK])
+    _, removed = sweep(client, live_stacks=others)
+    return len(removed)
+
+
+# -- the command line
+
+
+def stack_name(spec: str) -> str:
+    return f"docker-env-{Path(spec).stem}"
+
+
+def verify(inventory: Path, junit: Path, docker_host: str) -> int:
+    return subprocess.run(
+        [sys.executable, "-m", "infra", "verify", "--inventory", str(inventory),
+         "--junit", str(junit)],
+        cwd=REPO, env={**os.environ, "DOCKER_HOST": docker_host},
+    ).returncode  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="scripts/docker_env.py", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("specs", nargs="+", help="node specs (YAML) on one Docker host")
+    parser.add_argument("--out", default="build/docker-env", help="inventories and JUnit XML")
+    parser.add_argument("--keep", action="store_true", help="leave the environment running")
+    parser.add_argument("--down", action="store_true", help="only remove the environment")
+    args = parser.parse_args(argv)
+    if (args.keep or args.down) and not os.environ.get("DOCKER_HOST"):
+        parser.error("--keep and --down need DOCKER_HOST: a private engine ends with this run")
+    console = Console()
+    failed = 0
+    try:
+        with engine() as docker_host:
+            client = docker.DockerClient(base_url=docker_host)
+            for spec in args.specs:
+                stack = stack_name(spec)
+                out = Path(args.out) / Path(spec).stem
+                out.mkdir(parents=True, exist_ok=True)
+                console.rule(spec)
+                if args.down:
+                    console.print(f"removed {destroy(client, stack)} resources of stack {stack}")
+                    continue
+                try:
+                    run = declare(spec, stack, client)
+                    create(client, run, console)
+                    inventory = out / "inventory.json"
+                    inventory.write_text(json.dumps(run.result["provisioned"].outputs["inventory"]))
+                    failed += verify(inventory, out / "junit.xml", docker_host) != 0
+                finally:
+                    if not args.keep:
+                        removed = destroy(client, stack)
+                        console.print(f"removed {removed} resources of stack {stack}")
+    except CannotBuild as err:
+        console.print(f"[red]docker-env: {err}[/]")
+        return 2
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
