@@ -117,6 +117,9 @@ class FileSink:
 
     def _open(self) -> int:
         if self.fd < 0:
+            # A log directory that does not exist yet (a fresh container) is made, as
+            # `mkdir -p` would; one that cannot be made is retried like any write error.
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         return self.fd
 
