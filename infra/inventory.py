@@ -58,6 +58,7 @@ def build_inventory(plan: Plan, rendered: Rendered) -> dict[str, Any]:
                 "heap_mb": {service: d.value for service, d in node.heap_mb.items()},
                 "data_dirs": {s: DATA_DIRS[s] for s in node.containers if s in DATA_DIRS},
                 "num_partitions": settings.get("num.partitions"),
+                "zookeeper_id": node.zookeeper_id,
                 "files": [
                     {
                         "name": f.name,

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+from functools import cache
 from pathlib import Path
 
+import docker
 import pytest
+import testinfra
+from testinfra.backend.docker import DockerBackend
+from testinfra.host import Host
 
 
 def pytest_addoption(parser):
@@ -48,7 +53,12 @@ def _members(inventory: dict) -> list[dict]:
         (c["node"], c["group"]): c for c in inventory.get("runtime", {}).get("consumers", [])
     }
     return [
-        {"node": node["name"], **process, **runtime.get((node["name"], process["group"]), {})}
+        {
+            "node": node["name"],
+            "host": node["host"],
+            **process,
+            **runtime.get((node["name"], process["group"]), {}),
+        }
         for node in inventory["nodes"]
         for process in node["processes"]
         if process["service"] == "consumer"
@@ -58,13 +68,17 @@ def _members(inventory: dict) -> list[dict]:
 def pytest_generate_tests(metafunc):
     inventory = metafunc.config.inventory
     nodes = inventory["nodes"]
+    services = [(n, s) for n in nodes for s in ("kafka", "zookeeper") if s in n["containers"]]
     params = {
         "member": (_members(inventory), lambda m: f"{m['node']}/{m['group']}"),
-        "node_file": (
-            [(n["name"], f) for n in nodes for f in n["files"]],
-            lambda nf: f"{nf[0]}/{nf[1]['name']}",
+        "node_file": ([(n, f) for n in nodes for f in n["files"]], lambda nf: nf[1]["container"]),
+        "service_node": (services, lambda ns: f"{ns[0]['name']}/{ns[1]}"),
+        "broker_node": ([n for n in nodes if n["num_partitions"]], lambda n: n["name"]),
+        "zookeeper_node": ([n for n in nodes if n["zookeeper_id"]], lambda n: n["name"]),
+        "ensemble": (
+            [zk] if (zk := [n for n in nodes if n["zookeeper_id"]]) else [],
+            lambda _: "zookeeper",
         ),
-        "kafka_node": ([n for n in nodes if "kafka" in n["containers"]], lambda n: n["name"]),
         "topic": (inventory["topics"], lambda t: t["name"]),
         "group": (inventory["groups"], lambda g: g["group"]),
     }
@@ -73,9 +87,60 @@ def pytest_generate_tests(metafunc):
             metafunc.parametrize(name, values, ids=[ids(v) for v in values])
 
 
+def pytest_collection_modifyitems(config, items):
+    """A check with nothing to check in this inventory (ZooKeeper's on a KRaft cluster)
+    is no row at all, rather than pytest's "empty parameter set" skip."""
+    empty = [
+        item
+        for item in items
+        if any(
+            "empty parameter set" in str(m.kwargs.get("reason", "")) for m in item.iter_markers()
+        )
+    ]
+    if empty:
+        config.hook.pytest_deselected(items=empty)
+        items[:] = [item for item in items if item not in empty]
+
+
+# -- a node's Docker host
+
+
+@cache
+def engine(host: str) -> docker.DockerClient:
+    """The node's Docker engine: "local" is DOCKER_HOST's (or the default socket)."""
+    return docker.from_env() if host == "local" else docker.DockerClient(base_url=host)
+
+
+class _DockerOnHost(DockerBackend):
+    """testinfra's docker:// on a named engine (its own uses the environment's)."""
+
+    def __init__(self, name: str, engine_url: str):
+        super().__init__(name)
+        self.engine_url = engine_url
+
+    def run(self, command, *args, **kwargs):
+        cmd = self.get_command(command, *args)
+        out = self.run_local("docker -H %s exec %s /bin/sh -c %s", self.engine_url, self.name, cmd)
+        out.command = self.encode(cmd)
+        return out
+
+
+@cache
+def in_container(host: str, container: str) -> Host:
+    """A testinfra host inside `container` on the node's Docker host."""
+    if host == "local":
+        return testinfra.get_host(f"docker://{container}")
+    return Host(_DockerOnHost(container, host))
+
+
 @pytest.fixture(scope="session")
 def inventory(pytestconfig) -> dict:
     return pytestconfig.inventory
+
+
+@pytest.fixture(scope="session")
+def members(inventory) -> list[dict]:
+    return _members(inventory)
 
 
 @pytest.fixture(scope="session")
