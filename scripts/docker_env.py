@@ -379,7 +379,14 @@ def create(client: docker.DockerClient, run: Run, console: Console) -> None:
             f"the program registers {', '.join(sorted(unknown))}, which "
             "scripts/docker_env.py does not create; teach create()"
         )
-    (network,) = [r.inputs for r in run.recorder.of(NETWORK)]  # one host: one network
+    networks = [r.inputs for r in run.recorder.of(NETWORK)]  # one per Docker host
+    if len(networks) != 1:
+        hosts = sorted({node.host for node in run.result["provisioned"].plan.nodes})
+        raise CannotBuild(
+            f"the nodes are on {len(hosts)} Docker hosts ({', '.join(hosts)}); this "
+            "environment is made on one engine: give every node host: local"
+        )
+    (network,) = networks
     client.networks.create(network["name"], driver="bridge", labels=_labels(network))
     for volume in run.recorder.of(VOLUME):
         client.volumes.create(volume.inputs["name"], labels=_labels(volume.inputs))

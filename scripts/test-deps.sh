@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# System packages the tests need and pip cannot give: a Docker engine (the sweeper and
-# the consumers image are tested against a real one), a static busybox (the tiny images
-# the sweeper sweeps) and debootstrap (the Debian base of the consumers image).
+# System packages the tests need and pip cannot give: a Docker engine (the sweeper, the
+# consumers image and the Docker test environment of scripts/docker_env.py run on a real
+# one), a static busybox (the tiny images the sweeper sweeps) and debootstrap (the Debian
+# root filesystems of the images built there).
 # Installed once, as root, from Debian's packages; a no-op when already there.
 set -euo pipefail
 missing=()

@@ -52,7 +52,12 @@ def ask(question):
     try:
         return question()
     except Exception as err:
-        return f"no answer ({str(err).strip().splitlines()[-1] if str(err).strip() else err!r})"
+        text = str(err).strip()
+        # A command testinfra ran that failed: what the target said is in its stderr.
+        said = re.search(r"_stderr=b'(.*?)(?:\\n)?'\)", text)
+        return (
+            f"no answer ({said.group(1) if said else text.splitlines()[0] if text else repr(err)})"
+        )
 
 
 def settle(question, expected, deadline_s: float = SETTLE_S):
@@ -72,7 +77,8 @@ def container_state(host: str, name: str) -> str:
     except NotFound:
         return "missing"
     health = state.get("Health", {}).get("Status")
-    return state["Status"] + (f" ({health})" if health not in (None, "healthy") else "")
+    unhealthy = state["Running"] and health not in (None, "healthy")
+    return state["Status"] + (f" ({health})" if unhealthy else "")
 
 
 def stand_in(host: str, name: str) -> str | None:
@@ -133,16 +139,15 @@ def test_supervisor_runs_the_planned_workers(member, runtime, check):
 
 def test_rendered_file_is_in_place(node_file, runtime, check):
     node, expected = node_file
-    if _local(runtime):
-        found = LOCAL.file(str(Path(runtime["out_dir"]) / node["name"] / expected["name"]))
-    else:
-        found = in_container(node["host"], expected["container"]).file(expected["path"])
-    check(
-        node["name"],
-        f"file {expected['name']} sha256",
-        expected["sha256"],
-        ask(lambda: found.sha256sum if found.exists else "missing"),
-    )
+
+    def digest():
+        if _local(runtime):
+            found = LOCAL.file(str(Path(runtime["out_dir"]) / node["name"] / expected["name"]))
+        else:  # testinfra asks the container what it is as soon as a module is used
+            found = in_container(node["host"], expected["container"]).file(expected["path"])
+        return found.sha256sum if found.exists else "missing"
+
+    check(node["name"], f"file {expected['name']} sha256", expected["sha256"], ask(digest))
 
 
 def _in_service(node: dict, service: str, runtime: dict, not_run, name: str):

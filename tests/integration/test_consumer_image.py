@@ -12,7 +12,7 @@ import uuid
 import docker
 
 from consumers.produce import demo_lines
-from tests.integration.images import consumers_image
+from scripts.docker_env import base_image, consumers_image
 from tests.integration.kafka_helpers import TEST_SESSION_TIMEOUT_MS, read_topic, wait_for
 from tests.integration.test_consumer_deployment import produce
 
@@ -21,7 +21,8 @@ def test_the_image_runs_n_workers_in_one_group_and_stops_cleanly(
     docker_engine, bootstrap, new_topic
 ):
     client = docker.DockerClient(base_url=docker_engine)
-    image = consumers_image(client)
+    args = {"BASE_IMAGE": base_image(client, "python3"), "PIP_ARGS": "--no-index"}
+    image = consumers_image(client, "kafka-log-cluster/consumers:test", args)
     topic, out = new_topic(4), new_topic(4, prefix="out")
     container = client.containers.run(
         image,
