@@ -51,6 +51,7 @@ from rich.console import Console  # noqa: E402
 
 from infra.cli import run_pipeline  # noqa: E402
 from infra.local_broker import tansu_binary  # noqa: E402
+from infra.problems import InputError  # noqa: E402
 from infra.program.mocks import Run, run_program  # noqa: E402
 from infra.sweeper import STACK, sweep  # noqa: E402
 
@@ -225,12 +226,13 @@ def zookeeper_image(client: docker.DockerClient) -> str:
 
 def declare(spec: str, stack: str, client: docker.DockerClient) -> Run:
     """The program's registrations for `spec`, with the images built here."""
+    zookeeper = run_pipeline(spec).plan.cluster.mode == "zookeeper"  # a bad spec stops here
     config = {
         "kafka-image": kafka_standin_image(client),
         "consumer-base-image": base_image(client, "python3"),
         "consumer-pip-args": "--no-index",
     }
-    if run_pipeline(spec).plan.cluster.mode == "zookeeper":
+    if zookeeper:
         config["zookeeper-image"] = zookeeper_image(client)
     return run_program(spec, stack=stack, **config)
 
@@ -475,8 +477,11 @@ def main(argv: list[str] | None = None) -> int:
                     if not args.keep:
                         removed = destroy(client, stack)
                         console.print(f"removed {removed} resources of stack {stack}")
-    except CannotBuild as err:
-        console.print(f"[red]docker-env: {err}[/]")
+    except InputError as err:  # a bad spec: the CLI's own lines
+        print("\n".join(err.lines()), file=sys.stderr)
+        return 2
+    except (CannotBuild, docker.errors.DockerException) as err:  # one line, no traceback
+        print(f"docker-env: {err}", file=sys.stderr)
         return 2
     return 1 if failed else 0
 

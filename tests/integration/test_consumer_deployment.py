@@ -183,8 +183,10 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> list[i
 def test_a_sink_that_is_down_stops_commits_and_skips_nothing(bootstrap, new_topic, tmp_path):
     topic = new_topic(2)
     group = f"g-{topic}"
-    missing_dir = tmp_path / "not-mounted-yet"
-    sink = missing_dir / "out.jsonl"
+    # A file where the sink's directory belongs: it cannot be written or made.
+    blocked_dir = tmp_path / "not-mounted-yet"
+    blocked_dir.write_text("")
+    sink = blocked_dir / "out.jsonl"
     produce(bootstrap, topic, demo_lines(2000))
     deployment = Deployment(
         tmp_path, "--bootstrap-servers", bootstrap, "--group", group, "--topic", topic,
@@ -192,7 +194,7 @@ def test_a_sink_that_is_down_stops_commits_and_skips_nothing(bootstrap, new_topi
     )  # fmt: skip
     try:
         wait_for(
-            lambda: "No such file or directory; retrying" in deployment.log,
+            lambda: "File exists; retrying" in deployment.log,
             JOIN_TIMEOUT_S,
             "the sink to fail",
         )
@@ -200,7 +202,7 @@ def test_a_sink_that_is_down_stops_commits_and_skips_nothing(bootstrap, new_topi
         assert all(offset < 0 for offset in committed(bootstrap, group, topic, 2)), (
             "offsets were committed while the sink was down"
         )
-        missing_dir.mkdir()  # the sink comes back
+        blocked_dir.unlink()  # the sink comes back
         wait_for(lambda: len(set(file_seqs(sink))) == 2000, 60, "every record after recovery")
         wait_for(
             # A partition may hold nothing (keyless records go to one partition per batch).

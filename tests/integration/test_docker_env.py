@@ -22,7 +22,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 
 from infra.verify import results
-from scripts.docker_env import CannotBuild, create, declare, destroy, stack_name
+from scripts.docker_env import CannotBuild, create, declare, destroy, main, stack_name
 from tests.conftest import REPO
 from tests.integration.test_verify import failed
 
@@ -93,6 +93,18 @@ def test_a_spec_over_several_hosts_is_refused_in_one_line(client):
         "the nodes are on 2 Docker hosts (ssh://ops@docker-a.example.internal, "
         "tcp://docker-b.example.internal:2376); this environment is made on one engine: "
         "give every node host: local"
+    )
+    assert client.containers.list(all=True, filters={"label": "kafka-log-cluster.stack"}) == []
+
+
+def test_a_bad_spec_gets_the_cli_lines_and_nothing_is_made(
+    client, docker_engine, monkeypatch, capsys
+):
+    monkeypatch.setenv("DOCKER_HOST", docker_engine)
+    spec = "tests/unit/bad_specs/cores-not-a-number.yaml"
+    assert main([spec]) == 2
+    assert f"{spec}: nodes[1].cores: must be an integer >= 1 or \"auto\", got 'four'" in (
+        capsys.readouterr().err
     )
     assert client.containers.list(all=True, filters={"label": "kafka-log-cluster.stack"}) == []
 
