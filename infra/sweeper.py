@@ -93,6 +93,11 @@ def _remove(kind: str, resource) -> None:
         resource.remove()
 
 
+def stacks_on(client: docker.DockerClient) -> set[str]:
+    """Every stack that has a labelled resource on this engine."""
+    return {_labels(kind, resource)[STACK] for kind in KINDS for resource in _listing(client, kind)}
+
+
 def find(
     client: docker.DockerClient, live_stacks: set[str] | None, now: datetime
 ) -> list[Leftover]:

@@ -53,7 +53,7 @@ from infra.cli import run_pipeline  # noqa: E402
 from infra.local_broker import tansu_binary  # noqa: E402
 from infra.problems import InputError  # noqa: E402
 from infra.program.mocks import Run, run_program  # noqa: E402
-from infra.sweeper import STACK, sweep  # noqa: E402
+from infra.sweeper import stacks_on, sweep  # noqa: E402
 
 MIRROR = "http://deb.debian.org/debian"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kafka-log-cluster"
@@ -414,16 +414,7 @@ def create(client: docker.DockerClient, run: Run, console: Console) -> None:
 def destroy(client: docker.DockerClient, stack: str) -> int:
     """Remove the stack's containers, networks and volumes: the teardown sweeper, told
     that every other stack on the engine is live."""
-    others = set()
-    for listing in (
-        client.containers.list(all=True),
-        client.networks.list(),
-        client.volumes.list(),
-    ):
-        for resource in listing:
-            labels = getattr(resource, "labels", None) or resource.attrs.get("Labels") or {}
-            if labels.get(STACK, stack) != stack:
-                others.add(labels[STACK])
+    others = stacks_on(client) - {stack}
     _, removed = sweep(client, live_stacks=others)
     return len(removed)
 
