@@ -39,7 +39,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 from consumers.produce import demo_lines, produce  # noqa: E402
 from infra.cli import run_pipeline  # noqa: E402
-from infra.local_broker import LocalBroker  # noqa: E402
+from infra.runtime.broker import LocalBroker  # noqa: E402
 from tests.integration.kafka_helpers import read_topic  # noqa: E402
 
 QUIX_PYTHON = REPO / "benchmarks/.venv-quix/bin/python"

@@ -24,9 +24,9 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from infra.plan import build_plan  # noqa: E402
-from infra.render import render  # noqa: E402
-from infra.spec import load_spec  # noqa: E402
+from infra.model.plan import build_plan  # noqa: E402
+from infra.model.spec import load_spec  # noqa: E402
+from infra.render.files import render  # noqa: E402
 
 SIZES = (10, 100, 1000)
 BUDGET_S = 1.0

@@ -12,7 +12,7 @@ from typing import Literal
 
 from confluent_kafka import Consumer, KafkaException, Producer
 
-from infra.properties import to_property
+from consumers.properties import to_property
 
 ClientKind = Literal["producer", "consumer"]
 

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.properties import parse
+from consumers.properties import parse
 
 # Offsets are stored and committed by the worker after the sink acknowledges a batch.
 WORKER_CONSUMER_KEYS = {"enable.auto.commit": "false", "enable.auto.offset.store": "false"}

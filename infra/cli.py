@@ -15,12 +15,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from infra.inventory import inventory_json
-from infra.plan import Derived, Plan, build_plan
+from consumers.properties import to_property
+from infra.model.plan import Derived, Plan, build_plan
+from infra.model.spec import load_spec
 from infra.problems import InputError, warning_line
-from infra.properties import to_property
-from infra.render import Rendered, render, write
-from infra.spec import load_spec
+from infra.render.files import Rendered, render, write
+from infra.render.inventory import inventory_json
 
 EXIT_BAD_INPUT = 2
 
@@ -164,12 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = Console(width=None if sys.stdout.isatty() else 160)
     if args.verb == "verify" and not args.spec:
-        from infra.verify import verify
+        from infra.verify.suite import verify
 
         args.junit.parent.mkdir(parents=True, exist_ok=True)
         return verify(args.inventory, args.stack, args.junit, out)
     if args.verb == "teardown":
-        from infra.operations import teardown
+        from infra.ops.verbs import teardown
 
         return teardown(args.stack, args.dry_run, args.host or [None], out)
     try:
@@ -180,17 +180,17 @@ def main(argv: list[str] | None = None) -> int:
     for line in result.warnings:
         print(line, file=sys.stderr)
     if args.verb == "verify":
-        from infra.verify import inventory_file, verify
+        from infra.verify.suite import inventory_file, verify
 
         args.junit.parent.mkdir(parents=True, exist_ok=True)
         inventory = inventory_file(inventory_json(result.plan, result.rendered))
         return verify(inventory, None, args.junit, out)
     if args.verb == "ci":
-        from infra.operations import ci
+        from infra.ops.verbs import ci
 
         return ci(args.spec, args.stack_prefix, args.ttl, args.keep_on_failure, args.junit, out)
     if args.verb == "up":
-        from infra.local_runtime import LocalRuntime
+        from infra.runtime.local import LocalRuntime
 
         return LocalRuntime(result, args.out, args.demo, out).run()
     if args.verb == "plan":

@@ -7,7 +7,7 @@ a local Docker engine with images built here, verified, and removed.
     python scripts/docker_env.py --down SPEC        # remove what --keep left
 
 No Pulumi engine can run where this is tested and no image can be pulled. So the
-program runs under Pulumi's mocks (infra/program/mocks.py) and every network, volume,
+program runs under Pulumi's mocks (infra/provision/program/mocks.py) and every network, volume,
 image and container it registers is created with the Docker SDK, input for input: a
 declaration Docker rejects fails here, and the environment cannot drift from the
 program. Only the images differ, as stack config the program already reads:
@@ -50,10 +50,10 @@ from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from infra.cli import run_pipeline  # noqa: E402
-from infra.local_broker import tansu_binary  # noqa: E402
+from infra.ops.sweeper import stacks_on, sweep  # noqa: E402
 from infra.problems import InputError  # noqa: E402
-from infra.program.mocks import Run, run_program  # noqa: E402
-from infra.sweeper import stacks_on, sweep  # noqa: E402
+from infra.provision.program.mocks import Run, run_program  # noqa: E402
+from infra.runtime.broker import tansu_binary  # noqa: E402
 
 MIRROR = "http://deb.debian.org/debian"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kafka-log-cluster"

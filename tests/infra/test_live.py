@@ -23,7 +23,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 from docker.errors import NotFound
 
-from infra.properties import parse, to_property
+from consumers.properties import parse, to_property
 from tests.infra.conftest import engine, in_container
 
 LOCAL = testinfra.get_host("local://")

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from infra.local_broker import LocalBroker
+from infra.runtime.broker import LocalBroker
 from scripts.docker_env import engine
 
 

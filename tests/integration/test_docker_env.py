@@ -21,7 +21,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 
-from infra.verify import results
+from infra.verify.suite import results
 from scripts.docker_env import CannotBuild, create, declare, destroy, main, stack_name
 from tests.conftest import REPO
 from tests.integration.test_verify import failed

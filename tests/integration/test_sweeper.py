@@ -20,8 +20,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from infra.components.labels import Labels
-from infra.sweeper import sweep
+from infra.ops.sweeper import sweep
+from infra.provision.components.labels import Labels
 from tests.conftest import REPO
 
 BUSYBOX = next(p for p in (Path("/bin/busybox"), Path("/usr/bin/busybox")) if p.exists())

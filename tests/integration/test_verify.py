@@ -20,7 +20,7 @@ import uuid
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from infra.verify import results
+from infra.verify.suite import results
 from tests.conftest import REPO
 from tests.infra.test_live import LOCAL_BROKER
 from tests.integration.kafka_helpers import wait_for

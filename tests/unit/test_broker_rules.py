@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.broker_rules import check_server_properties
+from infra.kafka.broker_rules import check_server_properties
 
 COMBINED = """\
 process.roles=broker,controller

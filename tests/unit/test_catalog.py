@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.catalog import CUSTOM_RULES, load
-from infra.properties import to_property
+from consumers.properties import to_property
+from infra.kafka.catalog import CUSTOM_RULES, load
 
 
 @pytest.mark.parametrize("version", ["3.9", "4.1"])

@@ -11,7 +11,7 @@ import os
 import pytest
 
 from infra.cli import run_pipeline
-from infra.inventory import inventory_json
+from infra.render.inventory import inventory_json
 from tests.conftest import EXAMPLE_SPECS, REPO, TEST_LOCAL_CORES
 
 GOLDEN = REPO / "tests/unit/golden"

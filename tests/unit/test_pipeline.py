@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.pipeline import EXIT_INTERRUPTED, AutomationStacks, PulumiUnavailable, run_ci
+from infra.ops.ci import EXIT_INTERRUPTED, AutomationStacks, PulumiUnavailable, run_ci
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 INVENTORY = {"cluster": {"name": "logs"}}

@@ -6,10 +6,10 @@ import base64
 
 import pytest
 
+from consumers.properties import parse
 from infra.cli import run_pipeline
-from infra.plan import PORT_BLOCK, build_plan, cluster_id, heap_mb, spread
-from infra.properties import parse
-from infra.spec import parse_spec
+from infra.model.plan import PORT_BLOCK, build_plan, cluster_id, heap_mb, spread
+from infra.model.spec import parse_spec
 from tests.conftest import EXAMPLE_SPECS, TEST_LOCAL_CORES
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.properties import Entry, parse
+from consumers.properties import Entry, parse
 
 
 def test_separators_comments_and_blank_lines():

@@ -5,11 +5,11 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra.inventory import build_inventory
-from infra.plan import build_plan
-from infra.properties import parse
-from infra.render import render
-from infra.spec import parse_spec
+from consumers.properties import parse
+from infra.model.plan import build_plan
+from infra.model.spec import parse_spec
+from infra.render.files import render
+from infra.render.inventory import build_inventory
 
 NAME = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
 TOPIC = st.from_regex(r"[a-zA-Z0-9._-]{1,30}", fullmatch=True).filter(

@@ -14,12 +14,12 @@ from collections import Counter
 import pulumi
 import pytest
 
+from consumers.properties import parse
 from infra.cli import run_pipeline
-from infra.components.consumers import context_digest
-from infra.inventory import build_inventory
-from infra.program import mocks
-from infra.properties import parse
-from infra.stack import provider_name
+from infra.provision.components.consumers import context_digest
+from infra.provision.program import mocks
+from infra.provision.stack import provider_name
+from infra.render.inventory import build_inventory
 from tests.conftest import EXAMPLE_SPECS, REPO
 
 CONTAINER = "docker:index/container:Container"
@@ -175,7 +175,7 @@ def test_consumer_containers_run_the_planned_processes(example):
 
 
 def test_the_consumers_image_tag_follows_its_build_context(tmp_path, monkeypatch):
-    from infra.components import consumers
+    from infra.provision.components import consumers
 
     before = consumers.context_digest()
     copy = tmp_path / "repo"

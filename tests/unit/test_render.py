@@ -7,11 +7,11 @@ import dataclasses
 import jinja2
 import pytest
 
+from consumers.properties import parse
 from infra.cli import run_pipeline
-from infra.plan import build_plan
-from infra.properties import parse
-from infra.render import _ENV, check, render
-from infra.spec import parse_spec
+from infra.model.plan import build_plan
+from infra.model.spec import parse_spec
+from infra.render.files import _ENV, check, render
 from tests.conftest import TEST_LOCAL_CORES
 
 

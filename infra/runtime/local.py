@@ -24,14 +24,14 @@ from rich.live import Live
 from rich.table import Table
 
 from consumers.produce import demo_lines, produce
+from consumers.properties import to_property
 from consumers.settings import prefixed, read_file
 from infra.cli import Pipeline
-from infra.inventory import build_inventory
-from infra.local_broker import LocalBroker
-from infra.properties import to_property
-from infra.render import write
+from infra.render.files import write
+from infra.render.inventory import build_inventory
+from infra.runtime.broker import LocalBroker
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass

@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 import docker
 from docker.errors import APIError, NotFound
 
-from infra.components.labels import PREFIX
-from infra.spec import duration_ms
+from infra.model.spec import duration_ms
+from infra.provision.components.labels import PREFIX
 
 STACK = f"{PREFIX}.stack"
 CREATED_AT = f"{PREFIX}.created-at"

@@ -26,9 +26,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from consumers import client_config
-from infra import catalog
+from consumers.properties import to_property
+from infra.kafka import catalog
 from infra.problems import InputError, Problem, raise_if
-from infra.properties import to_property
 
 Role = Literal["broker", "controller", "zookeeper", "consumer"]
 Compression = Literal["none", "gzip", "snappy", "lz4", "zstd", "producer"]

@@ -8,14 +8,14 @@ from pathlib import Path
 import pulumi
 import pulumi_docker as docker
 
-from infra.components.service import Target, service_container
-from infra.plan import CONFIG_DIR, CONSUMER_STATUS_FILE
+from infra.model.plan import CONFIG_DIR, CONSUMER_STATUS_FILE
+from infra.provision.components.service import Target, service_container
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 # What .dockerignore lets into the build: a change to any of it is a new image tag,
 # so `pulumi up` replaces the consumer containers instead of keeping the old build.
-CONTEXT = ("consumers", "infra/__init__.py", "infra/properties.py")
+CONTEXT = ("consumers",)
 
 
 def context_digest() -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pulumi
 
-from infra.components.service import Target, service_container
-from infra.plan import CONFIG_DIR, CONTAINER_PORTS
+from infra.model.plan import CONFIG_DIR, CONTAINER_PORTS
+from infra.provision.components.service import Target, service_container
 
 # The ZooKeeper release whose client Kafka 3.9 ships with.
 ZOOKEEPER_IMAGE = "zookeeper:3.8.4"

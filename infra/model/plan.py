@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict
 
 from consumers.settings import OWNED_KEYS as WORKER_OWNED_KEYS
 from consumers.settings import WORKER_CONSUMER_KEYS, WORKER_PRODUCER_KEYS
-from infra.catalog import load as load_catalog
+from infra.kafka.catalog import load as load_catalog
+from infra.model.spec import Consumer, Node, Spec, Topic
 from infra.problems import Problem, raise_if
-from infra.spec import Consumer, Node, Spec, Topic
 
 # Where things live inside the containers (provisioning mounts and uploads here).
 CONFIG_DIR = "/etc/kafka-log-cluster"

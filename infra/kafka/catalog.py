@@ -1,6 +1,6 @@
 """Kafka's broker configuration rules, as data extracted from its ConfigDef.
 
-The JSON files under `infra/catalog/` come from Apache Kafka's source at the release
+The JSON files under `infra/kafka/catalogs/` come from Apache Kafka's source at the release
 commits their README names. This module answers one question for a key and its
 text value, the way a broker parses `server.properties`: would Kafka accept it?
 Kafka itself only logs unknown keys, so a typo would start a silently misconfigured
@@ -21,7 +21,7 @@ from typing import Any, Literal
 KafkaVersion = Literal["3.9", "4.1"]
 Mode = Literal["kraft", "zookeeper"]
 
-CATALOG_DIR = Path(__file__).parent / "catalog"
+CATALOG_DIR = Path(__file__).parent / "catalogs"
 
 _INT_RANGES = {"SHORT": 16, "INT": 32, "LONG": 64}
 _JAVA_CLASS = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$")

@@ -1,4 +1,4 @@
-"""The entry point `pulumi up` runs (Pulumi.yaml: main: infra/program/).
+"""The entry point `pulumi up` runs (Pulumi.yaml: main: infra/provision/program/).
 
 Pulumi executes this directory with runpy, which puts only this directory on
 sys.path; the repository root is added so the `infra` and `consumers` packages import.
@@ -8,8 +8,8 @@ sys.path; the repository root is added so the `infra` and `consumers` packages i
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from infra.stack import provision
+from infra.provision.stack import provision
 
 provision()

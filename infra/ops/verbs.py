@@ -9,10 +9,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from infra.pipeline import CONFIG, AutomationStacks, PulumiUnavailable, run_ci
-from infra.spec import duration_ms
-from infra.sweeper import expiry
-from infra.teardown import sweep_hosts
+from infra.model.spec import duration_ms
+from infra.ops.ci import CONFIG, AutomationStacks, PulumiUnavailable, run_ci
+from infra.ops.sweeper import expiry
+from infra.ops.teardown import sweep_hosts
 
 EXIT_BAD_INPUT = 2
 
@@ -36,8 +36,8 @@ def ci(
         return EXIT_BAD_INPUT
 
     def verify(inventory: dict, junit_path: Path) -> int:
-        from infra.verify import inventory_file
-        from infra.verify import verify as run_suite
+        from infra.verify.suite import inventory_file
+        from infra.verify.suite import verify as run_suite
 
         junit_path.parent.mkdir(parents=True, exist_ok=True)
         return run_suite(inventory_file(json.dumps(inventory)), None, junit_path, console)

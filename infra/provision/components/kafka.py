@@ -5,9 +5,9 @@ from __future__ import annotations
 import pulumi
 import pulumi_kafka as kafka
 
-from infra.components.service import Target, service_container
-from infra.plan import CONFIG_DIR, CONTAINER_PORTS, CONTROLLER, INTERNAL, NodePlan, Plan
-from infra.properties import to_property
+from consumers.properties import to_property
+from infra.model.plan import CONFIG_DIR, CONTAINER_PORTS, CONTROLLER, INTERNAL, NodePlan, Plan
+from infra.provision.components.service import Target, service_container
 
 SERVER_PROPERTIES = f"{CONFIG_DIR}/server.properties"
 

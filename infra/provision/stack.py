@@ -1,6 +1,6 @@
 """The Pulumi program: the spec from stack config -> plan -> rendered files -> resources.
 
-Run by `pulumi up` through infra/program/ (see Pulumi.yaml). It decides nothing: the
+Run by `pulumi up` through infra/provision/program/ (see Pulumi.yaml). It decides nothing: the
 plan holds every number, the components declare Docker resources from it.
 """
 
@@ -14,14 +14,14 @@ import pulumi
 import pulumi_docker as docker
 
 from infra.cli import run_pipeline
-from infra.components.consumers import DEFAULT_BASE_IMAGE, ConsumerDeployment
-from infra.components.kafka import KafkaCluster, kafka_image
-from infra.components.labels import Labels
-from infra.components.service import DockerHost, Target
-from infra.components.zookeeper import ZOOKEEPER_IMAGE, ZooKeeperEnsemble
-from infra.inventory import build_inventory
-from infra.plan import Plan
+from infra.model.plan import Plan
 from infra.problems import InputError
+from infra.provision.components.consumers import DEFAULT_BASE_IMAGE, ConsumerDeployment
+from infra.provision.components.kafka import KafkaCluster, kafka_image
+from infra.provision.components.labels import Labels
+from infra.provision.components.service import DockerHost, Target
+from infra.provision.components.zookeeper import ZOOKEEPER_IMAGE, ZooKeeperEnsemble
+from infra.render.inventory import build_inventory
 
 
 @dataclass

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
-from infra.catalog import Catalog, KafkaVersion, load
+from consumers.properties import Entry, parse, to_property
+from infra.kafka.catalog import Catalog, KafkaVersion, load
 from infra.problems import Problem
-from infra.properties import Entry, parse, to_property
 
 _LISTENER = re.compile(r"^([A-Za-z0-9_]+)://(\[[^\]]*\]|[^:/\s]*):(\d+)$")
 _SECURE = ("SSL", "SASL_SSL", "SASL_PLAINTEXT")

@@ -48,7 +48,7 @@ def run_program(spec: str, stack: str = "test", **config: str) -> Run:
     """Run the program for `spec` with these stack config values (`kafka-image`, ...).
 
     Raises pulumi.RunError with the CLI's lines for a bad spec."""
-    from infra.stack import provision
+    from infra.provision.stack import provision
 
     run = Run(Recorder())
     pulumi.runtime.set_mocks(run.recorder, project=PROJECT, stack=stack, preview=False)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infra.plan import CONSUMER_STATUS_FILE, DATA_DIRS, NodePlan, Plan
-from infra.render import Rendered
+from infra.model.plan import CONSUMER_STATUS_FILE, DATA_DIRS, NodePlan, Plan
+from infra.render.files import Rendered
 
 # How each service's main process shows on a host (its JVM main class or module).
 PROCESS_MATCH = {

@@ -14,13 +14,13 @@ from pathlib import Path
 import jinja2
 
 from consumers.client_config import problems as client_problems
+from consumers.properties import parse, to_property
 from consumers.settings import prefixed
-from infra.broker_rules import check_entries
-from infra.plan import CONFIG_DIR, ZOOKEEPER_DATA_DIR, NodePlan, Plan
+from infra.kafka.broker_rules import check_entries
+from infra.model.plan import CONFIG_DIR, ZOOKEEPER_DATA_DIR, NodePlan, Plan
 from infra.problems import Problem, raise_if
-from infra.properties import parse, to_property
 
-TEMPLATES = Path(__file__).parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 
 def _property_value(value: object) -> str:

@@ -14,7 +14,7 @@ import docker
 from docker.errors import DockerException
 from rich.console import Console
 
-from infra.sweeper import KINDS, SweepError, sweep
+from infra.ops.sweeper import KINDS, SweepError, sweep
 
 
 def plural(count: int, kind: str) -> str:

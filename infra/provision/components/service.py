@@ -10,9 +10,9 @@ from typing import TypeVar
 import pulumi
 import pulumi_docker as docker
 
-from infra.components.labels import Labels
-from infra.plan import DATA_DIRS, NodePlan, Plan
-from infra.render import Rendered
+from infra.model.plan import DATA_DIRS, NodePlan, Plan
+from infra.provision.components.labels import Labels
+from infra.render.files import Rendered
 
 T = TypeVar("T")
 

@@ -1,0 +1,1 @@
+"""Operations on deployments: the CI pipeline, teardown and the label sweeper."""

@@ -1,0 +1,1 @@
+"""The verify verb: runs the live testinfra suite (tests/infra/) and reports one table."""
