@@ -24,8 +24,8 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from infra.model.plan import build_plan  # noqa: E402
-from infra.model.spec import load_spec  # noqa: E402
+from infra.model.load import load_spec  # noqa: E402
+from infra.model.planner import build_plan  # noqa: E402
 from infra.render.files import render  # noqa: E402
 
 SIZES = (10, 100, 1000)

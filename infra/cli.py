@@ -16,8 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from consumers.properties import to_property
-from infra.model.plan import Derived, Plan, build_plan
-from infra.model.spec import load_spec
+from infra.model.load import load_spec
+from infra.model.plan import Derived, Plan
+from infra.model.planner import build_plan
 from infra.problems import InputError, warning_line
 from infra.render.files import Rendered, render, write
 from infra.render.inventory import inventory_json

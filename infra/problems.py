@@ -7,7 +7,7 @@ find before failing, so one run shows the whole list instead of one error at a t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,17 @@ class Problem:
         )
 
 
+@dataclass
+class Found:
+    """What a rules pass found: problems refuse the input, warnings only inform."""
+
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    def __add__(self, other: Found) -> Found:
+        return Found(self.problems + other.problems, self.warnings + other.warnings)
+
+
 class InputError(Exception):
     """Bad operator input: the CLI prints each problem as one line and exits 2."""
 
@@ -31,6 +42,9 @@ class InputError(Exception):
 
     def lines(self) -> list[str]:
         return [p.line(self.source) for p in self.problems]
+
+
+EXIT_BAD_INPUT = 2  # every verb's exit code for bad input
 
 
 def raise_if(source: str, problems: list[Problem]) -> None:

@@ -17,7 +17,8 @@ from consumers.client_config import problems as client_problems
 from consumers.properties import parse, to_property
 from consumers.settings import prefixed
 from infra.kafka.broker_rules import check_entries
-from infra.model.plan import CONFIG_DIR, ZOOKEEPER_DATA_DIR, NodePlan, Plan
+from infra.model.plan import NodePlan, Plan
+from infra.model.topology import CONFIG_DIR, ZOOKEEPER_DATA_DIR
 from infra.problems import Problem, raise_if
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"

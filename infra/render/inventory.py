@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infra.model.plan import CONSUMER_STATUS_FILE, DATA_DIRS, NodePlan, Plan
+from infra.model.plan import NodePlan, Plan
+from infra.model.topology import CONSUMER_STATUS_FILE, DATA_DIRS
 from infra.render.files import Rendered
 
 # How each service's main process shows on a host (its JVM main class or module).

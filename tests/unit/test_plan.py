@@ -8,8 +8,12 @@ import pytest
 
 from consumers.properties import parse
 from infra.cli import run_pipeline
-from infra.model.plan import PORT_BLOCK, build_plan, cluster_id, heap_mb, spread
-from infra.model.spec import parse_spec
+from infra.model.groups import spread
+from infra.model.kafka_nodes import cluster_id
+from infra.model.load import parse_spec
+from infra.model.planner import build_plan
+from infra.model.sizing import heap_mb
+from infra.model.topology import PORT_BLOCK
 from tests.conftest import EXAMPLE_SPECS, TEST_LOCAL_CORES
 
 

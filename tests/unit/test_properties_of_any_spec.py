@@ -6,8 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consumers.properties import parse
-from infra.model.plan import build_plan
-from infra.model.spec import parse_spec
+from infra.model.load import parse_spec
+from infra.model.planner import build_plan
 from infra.render.files import render
 from infra.render.inventory import build_inventory
 

@@ -9,8 +9,8 @@ import pytest
 
 from consumers.properties import parse
 from infra.cli import run_pipeline
-from infra.model.plan import build_plan
-from infra.model.spec import parse_spec
+from infra.model.load import parse_spec
+from infra.model.planner import build_plan
 from infra.render.files import _ENV, check, render
 from tests.conftest import TEST_LOCAL_CORES
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pulumi
 import pulumi_docker as docker
 
-from infra.model.plan import CONFIG_DIR, CONSUMER_STATUS_FILE
+from infra.model.topology import CONFIG_DIR, CONSUMER_STATUS_FILE
 from infra.provision.components.service import Target, service_container
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"

@@ -6,7 +6,8 @@ import pulumi
 import pulumi_kafka as kafka
 
 from consumers.properties import to_property
-from infra.model.plan import CONFIG_DIR, CONTAINER_PORTS, CONTROLLER, INTERNAL, NodePlan, Plan
+from infra.model.plan import NodePlan, Plan
+from infra.model.topology import CONFIG_DIR, CONTAINER_PORTS, CONTROLLER, INTERNAL
 from infra.provision.components.service import Target, service_container
 
 SERVER_PROPERTIES = f"{CONFIG_DIR}/server.properties"

@@ -10,7 +10,8 @@ from typing import TypeVar
 import pulumi
 import pulumi_docker as docker
 
-from infra.model.plan import DATA_DIRS, NodePlan, Plan
+from infra.model.plan import NodePlan, Plan
+from infra.model.topology import DATA_DIRS
 from infra.provision.components.labels import Labels
 from infra.render.files import Rendered
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
-from infra.model.plan import CONFIG_DIR, CONTAINER_PORTS
+from infra.model.topology import CONFIG_DIR, CONTAINER_PORTS
 from infra.provision.components.service import Target, service_container
 
 # The ZooKeeper release whose client Kafka 3.9 ships with.

@@ -1,0 +1,191 @@
+"""A Kafka node's server.properties, one section per concern, each value with its reason.
+
+Each section function decides for itself whether it applies to the node (a controller
+gets no sizing section); `server_properties` keeps the sections that apply, in order.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+
+from infra.model.plan import Derived, Settings
+from infra.model.sizing import broker_threads
+from infra.model.spec import Node
+from infra.model.topics import min_insync_replicas, replication_factor
+from infra.model.topology import (
+    CONTAINER_PORTS,
+    CONTROLLER,
+    EXTERNAL,
+    INTERNAL,
+    KAFKA_DATA_DIR,
+    LISTENER_PURPOSE,
+    Topology,
+    is_kafka_node,
+)
+
+KAFKA_RELEASES = {"4.1": "4.1.1", "3.9": "3.9.1"}
+# Plan-owned broker keys: identity and topology, which an override would break.
+PLAN_OWNED_KEYS = frozenset(
+    {
+        "node.id",
+        "broker.id",
+        "process.roles",
+        "listeners",
+        "advertised.listeners",
+        "listener.security.protocol.map",
+        "inter.broker.listener.name",
+        "controller.listener.names",
+        "controller.quorum.voters",
+        "controller.quorum.bootstrap.servers",
+        "zookeeper.connect",
+        "log.dirs",
+        "log.dir",
+        "num.partitions",
+    }
+)
+
+
+def cluster_id(name: str) -> str:
+    """A KRaft cluster id (base64url of 16 bytes, 22 characters) derived from the name."""
+    raw = uuid.uuid5(uuid.NAMESPACE_URL, f"kafka-log-cluster:{name}").bytes
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def identity(topology: Topology, node: Node) -> Settings:
+    node_id = topology.node_ids[node.name]
+    if topology.spec.cluster.mode == "kraft":
+        roles = [r for r in ("broker", "controller") if r in node.roles]
+        return {
+            "process.roles": Derived(value=",".join(roles), why="the node's roles in the spec"),
+            "node.id": Derived(value=node_id, why="position among Kafka nodes in the spec"),
+        }
+    return {
+        "broker.id": Derived(value=node_id, why="position among brokers in the spec"),
+        "broker.id.generation.enable": Derived(
+            value=False, why="ids are assigned by the plan, never generated"
+        ),
+    }
+
+
+def quorum(topology: Topology) -> Derived:
+    """controller.quorum.voters (KRaft) or zookeeper.connect: one value for every node."""
+    spec = topology.spec
+    if spec.cluster.mode == "kraft":
+        controllers = spec.with_role("controller")
+        return Derived(
+            value=",".join(
+                f"{topology.node_ids[c.name]}@{topology.reach(c, CONTROLLER)}" for c in controllers
+            ),
+            why=f"static quorum of the {len(controllers)} controller node(s)",
+        )
+    zookeepers = spec.with_role("zookeeper")
+    return Derived(
+        value=",".join(topology.reach(z, "zookeeper-client") for z in zookeepers),
+        why=f"the ensemble of {len(zookeepers)} ZooKeeper node(s)",
+    )
+
+
+def listeners(topology: Topology, node: Node) -> Settings:
+    kraft = topology.spec.cluster.mode == "kraft"
+    roles = set(node.roles)
+    names = ([INTERNAL, EXTERNAL] if "broker" in roles else []) + (
+        [CONTROLLER] if "controller" in roles else []
+    )
+    settings: Settings = {
+        "listeners": Derived(
+            value=",".join(f"{n}://:{CONTAINER_PORTS[n]}" for n in names),
+            why="bind every interface of the container; "
+            + ", ".join(f"{n} {LISTENER_PURPOSE[n]}" for n in names),
+        )
+    }
+    if "broker" in roles:
+        settings["advertised.listeners"] = Derived(
+            value=f"{INTERNAL}://{topology.reach(node, INTERNAL)},"
+            f"{EXTERNAL}://{topology.address(node)}:{topology.host_port(node, EXTERNAL)}",
+            why="INTERNAL: how the cluster's containers reach this broker; "
+            "EXTERNAL: the port published on its Docker host",
+        )
+    # A KRaft broker names the controller listener too: it dials the quorum through it.
+    mapped = names + ([CONTROLLER] if kraft and CONTROLLER not in names else [])
+    settings["listener.security.protocol.map"] = Derived(
+        value=",".join(f"{n}:PLAINTEXT" for n in mapped),
+        why="named listeners need an explicit protocol; TLS/SASL are not planned yet",
+    )
+    if "broker" in roles:
+        settings["inter.broker.listener.name"] = Derived(
+            value=INTERNAL, why="replication stays on the cluster's own listener"
+        )
+    if kraft:
+        settings["controller.listener.names"] = Derived(value=CONTROLLER, why="the quorum listener")
+        settings["controller.quorum.voters"] = quorum(topology)
+    else:
+        settings["zookeeper.connect"] = quorum(topology)
+    return settings
+
+
+def storage() -> Settings:
+    return {"log.dirs": Derived(value=KAFKA_DATA_DIR, why="the node's data volume")}
+
+
+def sizing(topology: Topology, node: Node) -> Settings:
+    if "broker" not in node.roles:
+        return {}
+    cores = topology.cores[node.name]
+    return {
+        "num.partitions": Derived(
+            value=cores, why=f"= this broker's cores ({cores}): one partition per core"
+        ),
+        **broker_threads(cores, len(topology.brokers), topology.spec.cluster.kafka_version),
+    }
+
+
+def replication(topology: Topology, node: Node) -> Settings:
+    if "broker" not in node.roles:
+        return {}
+    rf = replication_factor(len(topology.brokers))
+    isr = min_insync_replicas(int(rf.value))
+    return {
+        "default.replication.factor": rf,
+        "min.insync.replicas": isr,
+        "offsets.topic.replication.factor": rf,
+        "transaction.state.log.replication.factor": rf,
+        "transaction.state.log.min.isr": isr,
+        "auto.create.topics.enable": Derived(
+            value=False,
+            why="every topic is planned; a mistyped name must fail, "
+            "not create a topic with default settings",
+        ),
+    }
+
+
+def _with_tuning(topology: Topology, sections: dict[str, Settings]) -> dict[str, Settings]:
+    """The operator's tuning.broker: a planned key is replaced where it stands (its reason
+    says what the plan would have set), any other key goes to a section of its own.
+    Plan-owned keys are refused by the rules pass and left out here."""
+    extra: Settings = {}
+    for key, value in topology.spec.tuning.broker.items():
+        if key in PLAN_OWNED_KEYS:
+            continue
+        owner = next((s for s in sections.values() if key in s), None)
+        planned = f" (the plan would set {owner[key].value})" if owner else ""
+        derived = Derived(value=value, why=f"operator override in tuning.broker{planned}")
+        (owner if owner is not None else extra)[key] = derived
+    if extra:
+        sections["Operator tuning"] = extra
+    return sections
+
+
+def server_properties(topology: Topology, node: Node) -> dict[str, Settings]:
+    """Section title -> settings; empty for a node that runs no Kafka."""
+    if not is_kafka_node(node):
+        return {}
+    sizing_title = f"Sizing ({topology.cores[node.name]} cores, {node.memory_gb:g} GiB)"
+    sections = {
+        "Identity": identity(topology, node),
+        "Listeners": listeners(topology, node),
+        "Storage": storage(),
+        sizing_title: sizing(topology, node),
+        "Replication": replication(topology, node),
+    }
+    return _with_tuning(topology, {title: s for title, s in sections.items() if s})

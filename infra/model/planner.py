@@ -1,0 +1,83 @@
+"""The planner: a spec in, a plan out, every number decided once with its reason.
+
+`build_plan(spec)` is a pure function of the spec (plus this machine's core count,
+used only by `cores: auto`): the same spec gives byte-identical JSON. Each concern has
+its module (topology, kafka_nodes, zookeeper, topics, groups, sizing); the rules pass
+(rules.py) then checks the derived numbers and says which spec field to change.
+"""
+
+from __future__ import annotations
+
+from infra.model.groups import plan_groups
+from infra.model.kafka_nodes import KAFKA_RELEASES, cluster_id, server_properties
+from infra.model.plan import ClusterPlan, Derived, NodePlan, Plan
+from infra.model.rules import check_plan
+from infra.model.sizing import heap_mb
+from infra.model.spec import Node, Spec
+from infra.model.topics import plan_topics
+from infra.model.topology import EXTERNAL, INTERNAL, Topology
+from infra.model.zookeeper import zookeeper_properties
+from infra.problems import Problem, raise_if
+
+
+def heaps(node: Node) -> dict[str, Derived]:
+    roles = set(node.roles)
+    found = {}
+    if "broker" in roles:
+        found["kafka"] = heap_mb(node.memory_gb, "broker")
+    elif "controller" in roles:
+        found["kafka"] = heap_mb(node.memory_gb, "controller")
+    if "zookeeper" in roles:
+        found["zookeeper"] = heap_mb(node.memory_gb, "zookeeper")
+    return found
+
+
+def _cluster(topology: Topology) -> ClusterPlan:
+    spec = topology.spec
+    return ClusterPlan(
+        name=spec.cluster.name,
+        kafka_version=spec.cluster.kafka_version,
+        kafka_release=KAFKA_RELEASES[spec.cluster.kafka_version],
+        mode=spec.cluster.mode,
+        cluster_id=cluster_id(spec.cluster.name),
+        spans_hosts=topology.spans_hosts,
+        bootstrap_servers=",".join(
+            f"{topology.address(b)}:{topology.host_port(b, EXTERNAL)}" for b in topology.brokers
+        ),
+        internal_bootstrap_servers=",".join(topology.reach(b, INTERNAL) for b in topology.brokers),
+    )
+
+
+def make_plan(topology: Topology) -> Plan:
+    topics = plan_topics(topology)
+    groups, shares = plan_groups(topology, topics)
+    nodes = [
+        NodePlan(
+            name=n.name,
+            host=n.host,
+            address=topology.address(n),
+            publish_ip="127.0.0.1" if n.host == "local" else "0.0.0.0",
+            cores=topology.cores[n.name],
+            memory_gb=n.memory_gb,
+            roles=list(n.roles),
+            node_id=topology.node_ids.get(n.name),
+            zookeeper_id=topology.zookeeper_ids.get(n.name),
+            containers=topology.services(n, [share.group for share in shares[n.name]]),
+            ports=topology.ports(n),
+            heap_mb=heaps(n),
+            server_properties=server_properties(topology, n),
+            zookeeper_properties=zookeeper_properties(topology, n),
+            consumers=shares[n.name],
+        )
+        for n in topology.spec.nodes
+    ]
+    return Plan(cluster=_cluster(topology), nodes=nodes, topics=topics, groups=groups)
+
+
+def build_plan(spec: Spec, source: str, local_cores: int) -> tuple[Plan, list[Problem]]:
+    """The plan and its warnings; InputError when a derived number breaks a rule."""
+    topology = Topology(spec, local_cores)
+    plan = make_plan(topology)
+    found = check_plan(topology, plan)
+    raise_if(source, found.problems)
+    return plan, found.warnings

@@ -1,0 +1,115 @@
+"""The plan's cross-field rules: a pass over the spec and its plan that returns problems
+and warnings, each naming the spec field to change. Rules that need only the spec live
+in infra/model/spec_rules.py."""
+
+from __future__ import annotations
+
+from consumers.settings import OWNED_KEYS as WORKER_OWNED_KEYS
+from infra.model.groups import consumer_cores
+from infra.model.kafka_nodes import PLAN_OWNED_KEYS
+from infra.model.plan import Plan
+from infra.model.topics import replication_factor
+from infra.model.topology import MAX_PORT, PORT_BLOCK, Topology
+from infra.problems import Found, Problem
+
+
+def _ports(topology: Topology) -> list[Problem]:
+    return [
+        Problem(
+            f"nodes[{i}].host",
+            f"too many nodes on Docker host {node.host!r}: the port range ends at {MAX_PORT}",
+        )
+        for i, node in enumerate(topology.spec.nodes)
+        if PORT_BLOCK + 10 * topology.slots[node.name] + 9 > MAX_PORT
+    ]
+
+
+def _tuning(topology: Topology) -> list[Problem]:
+    tuning = topology.spec.tuning
+    problems = [
+        Problem(
+            f"tuning.{kind}.{key}",
+            "is set by the consumer workers: servers and group come from "
+            "the plan, commits and acks carry at-least-once delivery; remove it",
+        )
+        for kind, owned in WORKER_OWNED_KEYS.items()
+        for key in getattr(tuning, kind)
+        if key in owned
+    ]
+    problems += [
+        Problem(
+            f"tuning.broker.{key}",
+            "is decided by the plan (identity, listeners, storage or the "
+            "one-partition-per-core rule); remove it",
+        )
+        for key in tuning.broker
+        if key in PLAN_OWNED_KEYS
+    ]
+    return problems
+
+
+def _topics(topology: Topology) -> list[Problem]:
+    brokers = len(topology.brokers)
+    problems = []
+    for i, topic in enumerate(topology.spec.topics):
+        where = f"topics[{i}]"
+        rf = topic.replication_factor or int(replication_factor(brokers).value)
+        if topic.replication_factor and topic.replication_factor > brokers:
+            problems.append(
+                Problem(
+                    f"{where}.replication_factor",
+                    f"{topic.replication_factor} exceeds the {brokers} broker(s) of this spec",
+                )
+            )
+        isr = topic.min_insync_replicas
+        if isr and (isr != 1 if rf == 1 else isr >= rf):
+            rule = (
+                "must be 1 when replication_factor is 1"
+                if rf == 1
+                else f"must be < replication_factor ({rf}) so a replica can fail"
+            )
+            problems.append(Problem(f"{where}.min_insync_replicas", f"{rule}, got {isr}"))
+    return problems
+
+
+def _processes(topology: Topology, plan: Plan) -> Found:
+    found = Found()
+    cores = consumer_cores(topology)
+    partitions_of = {t.name: int(t.partitions.value) for t in plan.topics}
+    for i, consumer in enumerate(topology.spec.consumers):
+        wanted, partitions = consumer.processes, partitions_of[consumer.topic]
+        if not wanted:
+            continue
+        if wanted > cores:
+            found.problems.append(
+                Problem(
+                    f"consumers[{i}].processes",
+                    f"{wanted} processes need as many cores on consumer nodes, "
+                    f"which have {cores} (one process per core)",
+                )
+            )
+        elif wanted > partitions:
+            found.warnings.append(
+                Problem(
+                    f"consumers[{i}].processes",
+                    f"{wanted} processes for {partitions} partitions leave "
+                    f"{wanted - partitions} idle",
+                )
+            )
+    for i, node in enumerate(plan.nodes):
+        running = sum(s.processes for s in node.consumers)
+        if "consumer" in node.roles and running > node.cores:
+            found.warnings.append(
+                Problem(
+                    f"nodes[{i}]",
+                    f"{node.name} runs {running} consumer processes on {node.cores} cores "
+                    "across groups",
+                )
+            )
+    return found
+
+
+def check_plan(topology: Topology, plan: Plan) -> Found:
+    """Every problem and warning of a plan, in the order an operator fixes them."""
+    found = Found(_ports(topology) + _tuning(topology) + _topics(topology))
+    return found + _processes(topology, plan)

@@ -1,0 +1,154 @@
+"""The spec's cross-field rules: roles and modes, hosts, topics named by groups, tuning
+keys Kafka and librdkafka accept. Rules about derived numbers (replication against
+brokers, processes against cores) live in infra/model/rules.py, next to the plan.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from consumers import client_config
+from consumers.properties import to_property
+from infra.kafka import catalog
+from infra.model.spec import Spec
+from infra.problems import Problem
+
+
+def _duplicates(items: list[Any], attr: str, where: str) -> list[Problem]:
+    first: dict[Any, int] = {}
+    problems = []
+    for i, item in enumerate(items):
+        value = getattr(item, attr)
+        if value in first:
+            problems.append(
+                Problem(
+                    f"{where}[{i}].{attr}",
+                    f"duplicate {attr} {value!r} (also {where}[{first[value]}])",
+                )
+            )
+        first.setdefault(value, i)
+    return problems
+
+
+def _role_rules(spec: Spec) -> list[Problem]:
+    problems: list[Problem] = []
+    cluster = spec.cluster
+    if cluster.mode == "zookeeper" and cluster.kafka_version != "3.9":
+        problems.append(
+            Problem(
+                "cluster.mode",
+                f'zookeeper mode needs kafka_version "3.9"; Kafka {cluster.kafka_version} '
+                "has no ZooKeeper mode (use mode: kraft)",
+            )
+        )
+    if not spec.with_role("broker"):
+        problems.append(Problem("nodes", "no node has the broker role; add broker to a node"))
+    if cluster.mode == "kraft" and not spec.with_role("controller"):
+        problems.append(
+            Problem("nodes", "KRaft mode needs at least one node with the controller role")
+        )
+    if cluster.mode == "zookeeper" and not spec.with_role("zookeeper"):
+        problems.append(
+            Problem("nodes", "zookeeper mode needs at least one node with the zookeeper role")
+        )
+    wrong_role, advice = (
+        ("zookeeper", "KRaft nodes use the controller role")
+        if cluster.mode == "kraft"
+        else ("controller", "in ZooKeeper mode a broker is elected controller; remove it")
+    )
+    for i, node in enumerate(spec.nodes):
+        if wrong_role in node.roles:
+            problems.append(
+                Problem(
+                    f"nodes[{i}].roles",
+                    f"the {wrong_role} role does not exist in {cluster.mode} mode ({advice})",
+                )
+            )
+        if len(set(node.roles)) != len(node.roles):
+            problems.append(Problem(f"nodes[{i}].roles", f"lists a role twice: {node.roles}"))
+        if node.cores == "auto" and node.host != "local":
+            problems.append(
+                Problem(
+                    f"nodes[{i}].cores",
+                    f'"auto" reads this machine\'s cores, so it needs host: local, '
+                    f"got host {node.host!r}",
+                )
+            )
+    hosts = {n.host for n in spec.nodes}
+    if len(hosts) > 1 and "local" in hosts:
+        for i, node in enumerate(spec.nodes):
+            if node.host == "local":
+                problems.append(
+                    Problem(
+                        f"nodes[{i}].host",
+                        "a cluster spanning Docker hosts needs every node on a named host "
+                        "(ssh:// or tcp://): the other hosts cannot reach 'local'",
+                    )
+                )
+    return problems
+
+
+def _topic_rules(spec: Spec) -> list[Problem]:
+    problems = _duplicates(spec.topics, "name", "topics")
+    names = [t.name for t in spec.topics]
+    if spec.consumers and not spec.with_role("consumer"):
+        problems.append(Problem("consumers", "no node has the consumer role to run the groups on"))
+    for i, consumer in enumerate(spec.consumers):
+        if consumer.topic not in names:
+            known = ", ".join(names) or "none"
+            problems.append(
+                Problem(
+                    f"consumers[{i}].topic",
+                    f"{consumer.topic!r} is not a topic of this spec (topics: {known})",
+                )
+            )
+        if consumer.sink_topic == consumer.topic:
+            problems.append(
+                Problem(
+                    f"consumers[{i}].sink",
+                    f"writes back to its own input topic {consumer.topic!r}, "
+                    "which would loop forever",
+                )
+            )
+    problems += _duplicates(spec.consumers, "group", "consumers")
+    return problems
+
+
+def _tuning_rules(spec: Spec) -> list[Problem]:
+    kafka = catalog.load(spec.cluster.kafka_version)
+    problems = []
+    for key, value in spec.tuning.broker.items():
+        reason = kafka.check(key, to_property(value), spec.cluster.mode)
+        if reason:
+            problems.append(Problem(f"tuning.broker.{key}", reason))
+    for kind in ("producer", "consumer"):
+        for key, reason in client_config.problems(kind, getattr(spec.tuning, kind)).items():
+            problems.append(Problem(f"tuning.{kind}.{key}", reason))
+    return problems
+
+
+def spec_warnings(spec: Spec) -> list[Problem]:
+    warnings = []
+    role = "controller" if spec.cluster.mode == "kraft" else "zookeeper"
+    quorum = len(spec.with_role(role))
+    if quorum == 1:
+        warnings.append(
+            Problem("nodes", f"a single {role} is a single point of failure; use 3 for production")
+        )
+    elif quorum and quorum % 2 == 0:
+        warnings.append(
+            Problem(
+                "nodes",
+                f"{quorum} {role}s tolerate no more failures than {quorum - 1}; use an odd count",
+            )
+        )
+    if spec.with_role("consumer") and not spec.consumers:
+        warnings.append(Problem("consumers", "consumer nodes are given but no consumer group"))
+    return warnings
+
+
+def check_spec(spec: Spec) -> list[Problem]:
+    """Every cross-field problem of a structurally valid spec (empty when it is sound)."""
+    problems = _duplicates(spec.nodes, "name", "nodes")
+    problems += _role_rules(spec) + _topic_rules(spec) + _tuning_rules(spec)
+    return problems

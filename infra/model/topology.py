@@ -1,0 +1,167 @@
+"""Where every node lives: ids, container names, listener names, ports and addresses.
+
+`Topology` is computed once from the spec; the other planners ask it how node X reaches
+service Y of node Z. On one Docker host the cluster talks over container names; across
+hosts it talks over the hosts' addresses and published ports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from infra.model.plan import Port
+from infra.model.spec import Node, Spec
+
+# Where things live inside the containers (provisioning mounts and uploads here).
+CONFIG_DIR = "/etc/kafka-log-cluster"
+# The data directories the official apache/kafka and zookeeper images create for their
+# unprivileged users, so a fresh named volume mounted there is writable by them.
+KAFKA_DATA_DIR = "/var/lib/kafka/data"
+ZOOKEEPER_DATA_DIR = "/data"
+DATA_DIRS = {"kafka": KAFKA_DATA_DIR, "zookeeper": ZOOKEEPER_DATA_DIR}
+# Each consumer container's supervisor keeps its workers' partitions here (for verify).
+CONSUMER_STATUS_FILE = "/tmp/consumers-status.json"
+
+# Listener names and the ports they bind inside a container.
+INTERNAL, EXTERNAL, CONTROLLER = "INTERNAL", "EXTERNAL", "CONTROLLER"
+LISTENER_PURPOSE = {
+    INTERNAL: "for the cluster's containers",
+    EXTERNAL: "for clients on the Docker host",
+    CONTROLLER: "for the quorum",
+}
+CONTAINER_PORTS = {
+    INTERNAL: 9092,
+    CONTROLLER: 9093,
+    EXTERNAL: 9094,
+    "zookeeper-client": 2181,
+    "zookeeper-peer": 2888,
+    "zookeeper-election": 3888,
+}
+
+# On its Docker host, the k-th node of that host owns host ports BLOCK + 10k + offset,
+# so node 0 publishes its client listener on 19092, node 1 on 19102, and so on.
+PORT_BLOCK = 19090
+PORT_OFFSETS = {
+    "zookeeper-client": 1,
+    EXTERNAL: 2,
+    INTERNAL: 3,
+    CONTROLLER: 4,
+    "zookeeper-peer": 8,
+    "zookeeper-election": 9,
+}
+MAX_PORT = 65535
+
+
+def port_service(name: str) -> str:
+    """Which of a node's containers binds port `name`."""
+    return "zookeeper" if name.startswith("zookeeper-") else "kafka"
+
+
+def is_kafka_node(node: Node) -> bool:
+    return bool({"broker", "controller"} & set(node.roles))
+
+
+@dataclass(frozen=True)
+class Topology:
+    spec: Spec
+    local_cores: int  # what `cores: auto` means on this machine
+
+    @cached_property
+    def cores(self) -> dict[str, int]:
+        return {n.name: self.local_cores if n.cores == "auto" else n.cores for n in self.spec.nodes}
+
+    @cached_property
+    def brokers(self) -> list[Node]:
+        return self.spec.with_role("broker")
+
+    @cached_property
+    def broker_cores(self) -> int:
+        return sum(self.cores[n.name] for n in self.brokers)
+
+    @cached_property
+    def spans_hosts(self) -> bool:
+        return len({n.host for n in self.spec.nodes}) > 1
+
+    @cached_property
+    def slots(self) -> dict[str, int]:
+        """Each node's position among the nodes of its Docker host."""
+        slots: dict[str, int] = {}
+        per_host: dict[str, int] = {}
+        for node in self.spec.nodes:
+            slots[node.name] = per_host.get(node.host, 0)
+            per_host[node.host] = slots[node.name] + 1
+        return slots
+
+    @cached_property
+    def node_ids(self) -> dict[str, int]:
+        """KRaft node.id over broker and controller nodes; broker.id over brokers in
+        ZooKeeper mode. Position in the spec, from 1."""
+        kraft = self.spec.cluster.mode == "kraft"
+        nodes = [n for n in self.spec.nodes if is_kafka_node(n)] if kraft else self.brokers
+        return {n.name: i + 1 for i, n in enumerate(nodes)}
+
+    @cached_property
+    def zookeeper_ids(self) -> dict[str, int]:
+        return {n.name: i + 1 for i, n in enumerate(self.spec.with_role("zookeeper"))}
+
+    def host_port(self, node: Node, name: str) -> int:
+        return PORT_BLOCK + 10 * self.slots[node.name] + PORT_OFFSETS[name]
+
+    @staticmethod
+    def address(node: Node) -> str:
+        """How clients and other hosts reach the node's Docker host."""
+        if node.host == "local":
+            return "127.0.0.1"
+        return node.host.split("://", 1)[1].rsplit("@", 1)[-1].split(":")[0]
+
+    def services(self, node: Node, groups: list[str]) -> dict[str, str]:
+        """Service -> container. The node's first service is `<cluster>-<node>`, the others
+        `<cluster>-<node>-<service>`; each consumer group it runs is a service of its own
+        (`consumer:<group>`, container suffix `<group>`), as each runs its own supervisor."""
+        roles = set(node.roles)
+        services = ["kafka"] if is_kafka_node(node) else []
+        services += ["zookeeper"] if "zookeeper" in roles else []
+        services += [f"consumer:{group}" for group in groups]
+        base = f"{self.spec.cluster.name}-{node.name}"
+        return {
+            s: base if i == 0 else f"{base}-{s.removeprefix('consumer:')}"
+            for i, s in enumerate(services)
+        }
+
+    def container(self, node: Node, service: str) -> str:
+        return self.services(node, [])[service]
+
+    def reach(self, node: Node, name: str) -> str:
+        """host:port at which other containers of the cluster reach `name` on `node`."""
+        if self.spans_hosts:
+            return f"{self.address(node)}:{self.host_port(node, name)}"
+        return f"{self.container(node, port_service(name))}:{CONTAINER_PORTS[name]}"
+
+    def port_names(self, node: Node) -> list[str]:
+        roles = set(node.roles)
+        names = [INTERNAL, EXTERNAL] if "broker" in roles else []
+        names += [CONTROLLER] if "controller" in roles else []
+        names += (
+            ["zookeeper-client", "zookeeper-peer", "zookeeper-election"]
+            if "zookeeper" in roles
+            else []
+        )
+        return names
+
+    def ports(self, node: Node) -> list[Port]:
+        ports = []
+        for name in self.port_names(node):
+            published = None
+            container = CONTAINER_PORTS[name]
+            if name == EXTERNAL or self.spans_hosts:
+                published = self.host_port(node, name)
+                # ZooKeeper binds the peer ports its own server.N line names.
+                if self.spans_hosts and name in ("zookeeper-peer", "zookeeper-election"):
+                    container = published
+            ports.append(
+                Port(
+                    name=name, service=port_service(name), container=container, published=published
+                )
+            )
+        return ports
