@@ -21,9 +21,12 @@ up: $(STAMP)
 down: $(STAMP)
 	scripts/stack.sh down $(SPEC)
 
+# Style, then the architecture: imports point one way (import-linter), the pure stages type-check.
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(PY) -m mypy
 
 # The Docker engine and busybox the sweeper tests use come from Debian (as root).
 test: lint

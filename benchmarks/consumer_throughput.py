@@ -38,7 +38,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 from consumers.produce import demo_lines, produce  # noqa: E402
-from infra.cli import run_pipeline  # noqa: E402
+from infra.build import build  # noqa: E402
 from infra.runtime.broker import LocalBroker  # noqa: E402
 from tests.integration.kafka_helpers import read_topic  # noqa: E402
 
@@ -135,7 +135,7 @@ def main() -> None:
         print(f"{args.records:,} lines in {source} ({args.partitions} partitions)", flush=True)
 
         # The project runs with the settings its plan renders for a consumer node.
-        rendered = run_pipeline("specs/single-node.yaml", local_cores=args.max_processes).rendered
+        rendered = build("specs/single-node.yaml", local_cores=args.max_processes).rendered
         config = work / "consumer.properties"
         config.write_text(
             next(f.content for f in rendered["kafka-1"] if f.name.startswith("consumer-"))

@@ -8,6 +8,7 @@ to nothing until it is used) validates every property offline.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Literal
 
 from confluent_kafka import Consumer, KafkaException, Producer
@@ -39,7 +40,7 @@ def refusal(kind: ClientKind, key: str, text: str) -> str | None:
     return None
 
 
-def problems(kind: ClientKind, settings: dict[str, object]) -> dict[str, str]:
+def problems(kind: ClientKind, settings: Mapping[str, object]) -> dict[str, str]:
     """Key -> librdkafka's reason for refusing it, checked one key at a time."""
     found = {key: refusal(kind, key, to_property(value)) for key, value in settings.items()}
     return {key: reason for key, reason in found.items() if reason}

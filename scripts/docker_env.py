@@ -49,7 +49,7 @@ import docker  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 from rich.console import Console  # noqa: E402
 
-from infra.cli import run_pipeline  # noqa: E402
+from infra.build import build  # noqa: E402
 from infra.ops.sweeper import stacks_on, sweep  # noqa: E402
 from infra.problems import InputError  # noqa: E402
 from infra.provision.program.mocks import Run, run_program  # noqa: E402
@@ -226,7 +226,7 @@ def zookeeper_image(client: docker.DockerClient) -> str:
 
 def declare(spec: str, stack: str, client: docker.DockerClient) -> Run:
     """The program's registrations for `spec`, with the images built here."""
-    zookeeper = run_pipeline(spec).plan.cluster.mode == "zookeeper"  # a bad spec stops here
+    zookeeper = build(spec).plan.cluster.mode == "zookeeper"  # a bad spec stops here
     config = {
         "kafka-image": kafka_standin_image(client),
         "consumer-base-image": base_image(client, "python3"),

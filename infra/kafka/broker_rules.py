@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from consumers.properties import Entry, parse, to_property
-from infra.kafka.catalog import Catalog, KafkaVersion, load
+from infra.kafka.catalog import Catalog, KafkaVersion, Mode, load
 from infra.problems import Problem
 
 _LISTENER = re.compile(r"^([A-Za-z0-9_]+)://(\[[^\]]*\]|[^:/\s]*):(\d+)$")
@@ -273,7 +273,7 @@ def check_entries(entries: list[Entry], version: KafkaVersion) -> list[Problem]:
         explicit[entry.key] = entry.value
     config = _Config(explicit, kafka)
     roles = config.list("process.roles") if "process.roles" in kafka.keys else []
-    mode = "kraft" if roles or version != "3.9" else "zookeeper"
+    mode: Mode = "kraft" if roles or version != "3.9" else "zookeeper"
     migrating = config["zookeeper.metadata.migration.enable"] == "true"
     for entry in entries:
         reason = kafka.check(entry.key, entry.value, mode, migrating)

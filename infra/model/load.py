@@ -12,13 +12,19 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from infra.model.spec import Spec
 from infra.model.spec_rules import check_spec, spec_warnings
 from infra.problems import InputError, Problem, raise_if
 
+try:  # libyaml's parser where PyYAML was built with it: several times faster
+    from yaml import CSafeLoader as _SafeLoader
+except ImportError:
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
 
-class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+
+class _StrictLoader(_SafeLoader):
     """Safe YAML that refuses duplicate keys: PyYAML would silently keep the last one."""
 
     def construct_mapping(self, node, deep=False):
@@ -81,7 +87,7 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _wording(error: dict[str, Any]) -> Problem:
+def _wording(error: ErrorDetails) -> Problem:
     loc, kind = tuple(error["loc"]), error["type"]
     if kind == "missing":
         return Problem(field_path(loc), "required")

@@ -11,6 +11,8 @@ import json
 
 from pydantic import BaseModel, ConfigDict
 
+from infra.kafka.catalog import KafkaVersion, Mode
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -19,7 +21,7 @@ class _Frozen(BaseModel):
 class Derived(_Frozen):
     """A planned value and the rule (with its inputs) that produced it."""
 
-    value: int | bool | str
+    value: int | float | bool | str
     why: str
 
 
@@ -78,9 +80,9 @@ class GroupPlan(_Frozen):
 
 class ClusterPlan(_Frozen):
     name: str
-    kafka_version: str
+    kafka_version: KafkaVersion
     kafka_release: str
-    mode: str
+    mode: Mode
     cluster_id: str  # KRaft storage id, derived from the name so re-plans agree
     spans_hosts: bool
     bootstrap_servers: str  # for clients on the Docker hosts (published listeners)

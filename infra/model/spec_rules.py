@@ -10,7 +10,7 @@ from typing import Any
 from consumers import client_config
 from consumers.properties import to_property
 from infra.kafka import catalog
-from infra.model.spec import Spec
+from infra.model.spec import Role, Spec
 from infra.problems import Problem
 
 
@@ -129,7 +129,7 @@ def _tuning_rules(spec: Spec) -> list[Problem]:
 
 def spec_warnings(spec: Spec) -> list[Problem]:
     warnings = []
-    role = "controller" if spec.cluster.mode == "kraft" else "zookeeper"
+    role: Role = "controller" if spec.cluster.mode == "kraft" else "zookeeper"
     quorum = len(spec.with_role(role))
     if quorum == 1:
         warnings.append(

@@ -1,8 +1,7 @@
 """The CI provisioning pipeline: an ephemeral stack up, verified, and always taken away.
 
-`run_ci` drives a `Stacks` implementation: `AutomationStacks` over pulumi.automation
-(local file backend by default, PULUMI_BACKEND_URL honoured) in real use, and a
-recording stand-in in the tests. Teardown (destroy, then remove the stack) runs after
+`run_ci` drives a `Stacks` implementation (infra/ops/stacks.py): the Automation API in
+real use, a recording stand-in in the tests. Teardown (destroy, then remove the stack) runs after
 success, failure, an exception, Ctrl-C and SIGTERM; --keep-on-failure keeps a failed
 stack for inspection. The exit code is the verification's.
 """
@@ -10,75 +9,27 @@ stack for inspection. The exit code is the verification's.
 from __future__ import annotations
 
 import contextlib
-import os
+import json
 import signal
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-CONFIG = "kafka-log-cluster"
+from rich.console import Console
+
+from infra.model.spec import duration_ms
+from infra.ops.stacks import CONFIG, Stacks, open_stacks
+from infra.problems import EXIT_BAD_INPUT
+
 EXIT_INTERRUPTED = 130
 
 
 class Interrupted(BaseException):
     """SIGTERM or Ctrl-C during the pipeline: stop what runs, then tear down."""
-
-
-class PulumiUnavailable(RuntimeError):
-    """No Pulumi CLI on this machine: the Automation API drives that CLI."""
-
-
-class Stacks(Protocol):
-    def up(self, name: str, config: dict[str, str]) -> dict[str, Any]: ...
-
-    def destroy(self, name: str) -> None: ...
-
-    def remove(self, name: str) -> None: ...
-
-    def list(self) -> dict[str, dict[str, str]]: ...  # stack name -> its config
-
-
-class AutomationStacks:
-    """Stacks of this project through pulumi.automation, which runs the Pulumi CLI."""
-
-    def __init__(self, work_dir: Path = REPO, log: Callable[[str], None] = print):
-        from pulumi import automation
-
-        self.auto, self.work_dir, self.log = automation, str(work_dir), log
-        if not os.environ.get("PULUMI_BACKEND_URL"):  # unset or empty: the repo's own
-            os.environ["PULUMI_BACKEND_URL"] = f"file://{work_dir}/.pulumi"
-        (work_dir / ".pulumi").mkdir(exist_ok=True)
-        try:
-            self.workspace = automation.LocalWorkspace(work_dir=self.work_dir)
-        except Exception as err:  # the SDK raises several kinds when the CLI is missing
-            raise PulumiUnavailable(f"the Pulumi CLI is needed ({err})") from None
-
-    def _stack(self, name: str):
-        return self.auto.select_stack(stack_name=name, work_dir=self.work_dir)
-
-    def up(self, name: str, config: dict[str, str]) -> dict[str, Any]:
-        stack = self.auto.create_or_select_stack(stack_name=name, work_dir=self.work_dir)
-        stack.set_all_config({k: self.auto.ConfigValue(v) for k, v in config.items()})
-        result = stack.up(on_output=self.log)
-        return {key: output.value for key, output in result.outputs.items()}
-
-    def destroy(self, name: str) -> None:
-        self._stack(name).destroy(on_output=self.log)
-
-    def remove(self, name: str) -> None:
-        self.workspace.remove_stack(name)
-
-    def list(self) -> dict[str, dict[str, str]]:
-        return {
-            summary.name: {
-                k: v.value for k, v in self.workspace.get_all_config(summary.name).items()
-            }
-            for summary in self.workspace.list_stacks()
-        }
 
 
 @contextlib.contextmanager
@@ -157,3 +108,33 @@ def run_ci(
     )
     log(f"ci: {outcome}; stack {name} {state}")
     return code
+
+
+def ci(
+    spec: str, prefix: str, ttl: str, keep_on_failure: bool, junit: Path, console: Console
+) -> int:
+    if duration_ms(ttl) is None:
+        print(f"ci: --ttl must be like 2h, 30m or 7d, got {ttl!r}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    stacks = open_stacks("ci", console)
+    if stacks is None:
+        return EXIT_BAD_INPUT
+
+    def verify(inventory: dict, junit_path: Path) -> int:
+        from infra.verify.suite import inventory_file
+        from infra.verify.suite import verify as run_suite
+
+        junit_path.parent.mkdir(parents=True, exist_ok=True)
+        return run_suite(inventory_file(json.dumps(inventory)), None, junit_path, console)
+
+    return run_ci(
+        spec,
+        stacks,
+        verify,
+        prefix=prefix,
+        ttl=ttl,
+        keep_on_failure=keep_on_failure,
+        junit=junit,
+        now=datetime.now(UTC),
+        log=console.print,
+    )

@@ -14,7 +14,8 @@ import docker
 from docker.errors import DockerException
 from rich.console import Console
 
-from infra.ops.sweeper import KINDS, SweepError, sweep
+from infra.ops.stacks import CONFIG, open_stacks
+from infra.ops.sweeper import KINDS, SweepError, expiry, sweep
 
 
 def plural(count: int, kind: str) -> str:
@@ -51,3 +52,31 @@ def sweep_hosts(
         summary = ", ".join(plural(counts[kind], kind) for kind in KINDS)
         console.print(f"{where}: {verb} {summary}")
     return code
+
+
+def teardown(stack: str | None, dry_run: bool, hosts: list[str | None], console: Console) -> int:
+    """Destroy `stack`, or (None) every expired stack; then sweep `hosts`."""
+    stacks = open_stacks("teardown", console)
+    live = None
+    if stacks is None:
+        console.print("teardown: no stack is known; sweeping only what its labels say expired")
+    else:
+        known = stacks.list()
+        now = datetime.now(UTC)
+        doomed = (
+            [stack]
+            if stack
+            else [
+                name
+                for name, config in known.items()
+                if (ends := expiry(config.get(f"{CONFIG}:created-at"), config.get(f"{CONFIG}:ttl")))
+                and ends <= now
+            ]
+        )
+        for name in doomed:
+            console.print(f"teardown: {'would destroy' if dry_run else 'destroying'} stack {name}")
+            if not dry_run:
+                stacks.destroy(name)
+                stacks.remove(name)
+        live = set(known) - set(doomed)
+    return sweep_hosts(hosts, live, dry_run, console)

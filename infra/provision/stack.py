@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_docker as docker
 
-from infra.cli import run_pipeline
+from infra.build import build
 from infra.model.plan import Plan
 from infra.problems import InputError
 from infra.provision.components.consumers import DEFAULT_BASE_IMAGE, ConsumerDeployment
@@ -57,12 +57,12 @@ def provision() -> Provisioned:
     config = pulumi.Config()
     spec_path = config.require("spec")
     try:
-        pipeline = run_pipeline(spec_path)
+        built = build(spec_path)
     except InputError as err:
         # The same lines as `python -m infra check`, before any resource is registered.
         raise pulumi.RunError("\n".join(err.lines())) from None
-    plan, rendered = pipeline.plan, pipeline.rendered
-    for line in pipeline.warnings:
+    plan, rendered = built.plan, built.rendered
+    for line in built.warnings:
         pulumi.log.warn(line)
     labels = Labels(
         stack=pulumi.get_stack(),

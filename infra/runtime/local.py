@@ -26,7 +26,7 @@ from rich.table import Table
 from consumers.produce import demo_lines, produce
 from consumers.properties import to_property
 from consumers.settings import prefixed, read_file
-from infra.cli import Pipeline
+from infra.build import Built
 from infra.render.files import write
 from infra.render.inventory import build_inventory
 from infra.runtime.broker import LocalBroker
@@ -52,7 +52,7 @@ class Member:
             return {}
 
 
-def create_topics(bootstrap: str, pipeline: Pipeline, console: Console) -> dict[str, dict]:
+def create_topics(bootstrap: str, built: Built, console: Console) -> dict[str, dict]:
     """The planned topics, replication capped by the brokers this cluster really has.
 
     Returns what each topic was created with where that differs from the plan, so the
@@ -61,7 +61,7 @@ def create_topics(bootstrap: str, pipeline: Pipeline, console: Console) -> dict[
     metadata = admin.list_topics(timeout=10)
     brokers = len(metadata.brokers)
     wanted, capped = [], {}
-    for topic in pipeline.plan.topics:
+    for topic in built.plan.topics:
         if topic.name in metadata.topics:
             continue
         rf = min(int(topic.replication_factor.value), brokers)
@@ -80,7 +80,7 @@ def create_topics(bootstrap: str, pipeline: Pipeline, console: Console) -> dict[
     return capped
 
 
-def members(pipeline: Pipeline, out: Path) -> list[Member]:
+def members(built: Built, out: Path) -> list[Member]:
     return [
         Member(
             node=node.name,
@@ -89,7 +89,7 @@ def members(pipeline: Pipeline, out: Path) -> list[Member]:
             status=out / node.name / f"status-{share.group}.json",
             log=out / node.name / f"consumers-{share.group}.log",
         )
-        for node in pipeline.plan.nodes
+        for node in built.plan.nodes
         for share in node.consumers
     ]
 
@@ -115,9 +115,9 @@ def live_table(group_members: list[Member], fed: dict[str, int]) -> Table:
 
 
 class LocalRuntime:
-    def __init__(self, pipeline: Pipeline, out: Path, demo: int, console: Console):
-        self.pipeline, self.out, self.demo, self.console = pipeline, out, demo, console
-        self.members = members(pipeline, out)
+    def __init__(self, built: Built, out: Path, demo: int, console: Console):
+        self.built, self.out, self.demo, self.console = built, out, demo, console
+        self.members = members(built, out)
         self.broker: LocalBroker | None = None
         self.stopping = threading.Event()
         self.fed: dict[str, int] = {}
@@ -144,7 +144,7 @@ class LocalRuntime:
         )
 
     def feed(self, bootstrap: str) -> None:
-        for group in self.pipeline.plan.groups:
+        for group in self.built.plan.groups:
             config = next(m.config for m in self.members if m.group == group.group)
             producer = prefixed(read_file(str(config)), "producer")
             self.fed[group.topic] = 0
@@ -152,7 +152,7 @@ class LocalRuntime:
             self.fed[group.topic] = self.demo
 
     def write_inventory(self, bootstrap: str, capped: dict[str, dict]) -> Path:
-        inventory = build_inventory(self.pipeline.plan, self.pipeline.rendered)
+        inventory = build_inventory(self.built.plan, self.built.rendered)
         for topic in inventory["topics"]:
             if topic["name"] in capped:
                 topic["replication_factor"] = capped[topic["name"]]["replication_factor"]
@@ -180,14 +180,14 @@ class LocalRuntime:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
-        write(self.pipeline.rendered, self.out, {"plan.json": self.pipeline.plan.to_json()})
+        write(self.built.rendered, self.out, {"plan.json": self.built.plan.to_json()})
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         try:
             if not bootstrap:
-                self.broker = LocalBroker(cluster_id=self.pipeline.plan.cluster.cluster_id)
+                self.broker = LocalBroker(cluster_id=self.built.plan.cluster.cluster_id)
                 bootstrap = self.broker.start()
                 self.console.print(f"Tansu broker on {bootstrap} (memory only)")
-            capped = create_topics(bootstrap, self.pipeline, self.console)
+            capped = create_topics(bootstrap, self.built, self.console)
             for member in self.members:
                 self.start_member(member, bootstrap)
             inventory = self.write_inventory(bootstrap, capped)

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from infra.cli import run_pipeline
+from infra.build import build
 from infra.render.inventory import inventory_json
 from tests.conftest import EXAMPLE_SPECS, REPO, TEST_LOCAL_CORES
 
@@ -18,7 +18,7 @@ GOLDEN = REPO / "tests/unit/golden"
 
 
 def produced(spec_path) -> dict[str, str]:
-    result = run_pipeline(str(spec_path.relative_to(REPO)), local_cores=TEST_LOCAL_CORES)
+    result = build(str(spec_path.relative_to(REPO)), local_cores=TEST_LOCAL_CORES)
     files = {f"{node}/{f.name}": f.content for node, fs in result.rendered.items() for f in fs}
     files["plan.json"] = result.plan.to_json()
     files["inventory.json"] = inventory_json(result.plan, result.rendered)

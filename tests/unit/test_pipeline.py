@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.ops.ci import EXIT_INTERRUPTED, AutomationStacks, PulumiUnavailable, run_ci
+from infra.ops.ci import EXIT_INTERRUPTED, run_ci
+from infra.ops.stacks import AutomationStacks, PulumiUnavailable
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 INVENTORY = {"cluster": {"name": "logs"}}

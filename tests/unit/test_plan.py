@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from consumers.properties import parse
-from infra.cli import run_pipeline
+from infra.build import build
 from infra.model.groups import spread
 from infra.model.kafka_nodes import cluster_id
 from infra.model.load import parse_spec
@@ -24,7 +24,7 @@ def plan_of(data: dict):
 
 @pytest.fixture(params=EXAMPLE_SPECS, ids=lambda p: p.stem)
 def example(request):
-    return run_pipeline(str(request.param), local_cores=TEST_LOCAL_CORES)
+    return build(str(request.param), local_cores=TEST_LOCAL_CORES)
 
 
 def test_every_broker_file_says_num_partitions_equals_its_cores(example):
@@ -57,18 +57,18 @@ def test_every_partition_has_exactly_one_process_and_no_node_runs_more_than_its_
 
 @pytest.mark.parametrize("spec_path", EXAMPLE_SPECS, ids=lambda p: p.stem)
 def test_the_plan_and_files_are_byte_identical_when_planned_again(spec_path):
-    first = run_pipeline(str(spec_path), local_cores=TEST_LOCAL_CORES)
-    again = run_pipeline(str(spec_path), local_cores=TEST_LOCAL_CORES)
+    first = build(str(spec_path), local_cores=TEST_LOCAL_CORES)
+    again = build(str(spec_path), local_cores=TEST_LOCAL_CORES)
     assert first.plan.to_json() == again.plan.to_json()
     assert first.rendered == again.rendered
 
 
 def test_fewer_consumer_cores_than_partitions_means_one_process_per_core():
-    pipeline = run_pipeline("specs/dedicated-controllers.yaml", local_cores=TEST_LOCAL_CORES)
-    (group,) = pipeline.plan.groups
+    built = build("specs/dedicated-controllers.yaml", local_cores=TEST_LOCAL_CORES)
+    (group,) = built.plan.groups
     assert (group.partitions, group.processes.value) == (32, 12)
     assert group.processes.why.startswith("= consumer cores (12) < partitions (32)")
-    shares = {n.name: n.consumers[0] for n in pipeline.plan.nodes if n.consumers}
+    shares = {n.name: n.consumers[0] for n in built.plan.nodes if n.consumers}
     assert {name: s.processes for name, s in shares.items()} == {"parsers-1": 8, "parsers-2": 4}
     assert {len(p) for s in shares.values() for p in s.partitions} == {2, 3}
 
@@ -177,8 +177,8 @@ def test_tuning_overrides_say_what_the_plan_would_have_set(minimal_spec):
 
 
 def test_each_node_owns_a_block_of_ports_on_its_docker_host():
-    pipeline = run_pipeline("specs/multi-host.yaml", local_cores=TEST_LOCAL_CORES)
-    plan = pipeline.plan
+    built = build("specs/multi-host.yaml", local_cores=TEST_LOCAL_CORES)
+    plan = built.plan
     published = {}
     for node in plan.nodes:
         for port in node.ports:
@@ -198,7 +198,7 @@ def test_each_node_owns_a_block_of_ports_on_its_docker_host():
 
 
 def test_a_single_host_cluster_talks_over_container_names_and_publishes_only_clients():
-    plan = run_pipeline("specs/three-node-kraft.yaml", local_cores=TEST_LOCAL_CORES).plan
+    plan = build("specs/three-node-kraft.yaml", local_cores=TEST_LOCAL_CORES).plan
     node = plan.node("kafka-2")
     assert [(p.name, p.container, p.published) for p in node.ports] == [
         ("INTERNAL", 9092, None),

@@ -15,7 +15,7 @@ import pulumi
 import pytest
 
 from consumers.properties import parse
-from infra.cli import run_pipeline
+from infra.build import build
 from infra.provision.components.consumers import context_digest
 from infra.provision.program import mocks
 from infra.provision.stack import provider_name
@@ -36,7 +36,7 @@ def run_program(spec: str, **config: str):
 def example(request):
     spec = str(request.param.relative_to(REPO))
     recorder, result = run_program(spec)
-    return spec, recorder, result, run_pipeline(spec)
+    return spec, recorder, result, build(spec)
 
 
 def uploads(container) -> dict[str, str]:
@@ -48,22 +48,22 @@ def labels(resource) -> dict[str, str]:
 
 
 def test_a_container_per_node_service_on_its_hosts_provider(example):
-    _, recorder, _, pipeline = example
+    _, recorder, _, built = example
     containers = {c.name: c for c in recorder.of(CONTAINER)}
-    expected = {name: node for node in pipeline.plan.nodes for name in node.containers.values()}
+    expected = {name: node for node in built.plan.nodes for name in node.containers.values()}
     assert set(containers) == set(expected)
     for name, node in expected.items():
         assert containers[name].inputs["name"] == name
         assert f"::{provider_name(node.host)}::" in containers[name].provider
     providers = [r.name for r in recorder.of("pulumi:providers:docker")]  # engine's order
-    assert sorted(providers) == sorted({provider_name(n.host) for n in pipeline.plan.nodes})
+    assert sorted(providers) == sorted({provider_name(n.host) for n in built.plan.nodes})
 
 
 def test_uploaded_files_are_the_rendered_ones_and_num_partitions_is_cores(example):
-    _, recorder, _, pipeline = example
+    _, recorder, _, built = example
     containers = {c.name: c for c in recorder.of(CONTAINER)}
-    for node in pipeline.plan.nodes:
-        for f in pipeline.rendered[node.name]:
+    for node in built.plan.nodes:
+        for f in built.rendered[node.name]:
             container = containers[node.containers[f.service]]
             assert uploads(container)[f.container_path] == f.content  # byte-identical
         if "broker" in node.roles:
@@ -74,10 +74,10 @@ def test_uploaded_files_are_the_rendered_ones_and_num_partitions_is_cores(exampl
 
 
 def test_data_volumes_heap_ports_and_health(example):
-    _, recorder, _, pipeline = example
+    _, recorder, _, built = example
     containers = {c.name: c for c in recorder.of(CONTAINER)}
     volumes = {v.name for v in recorder.of(VOLUME)}
-    for node in pipeline.plan.nodes:
+    for node in built.plan.nodes:
         for service, name in node.containers.items():
             inputs = containers[name].inputs
             if service in ("kafka", "zookeeper"):
@@ -106,17 +106,17 @@ def test_data_volumes_heap_ports_and_health(example):
 
 
 def test_every_resource_carries_the_sweepers_labels(example):
-    _, recorder, _, pipeline = example
+    _, recorder, _, built = example
     for resource in recorder.of(CONTAINER) + recorder.of(VOLUME):
         found = labels(resource)
         assert found["kafka-log-cluster.stack"] == "test"
-        assert found["kafka-log-cluster.cluster"] == pipeline.plan.cluster.name
+        assert found["kafka-log-cluster.cluster"] == built.plan.cluster.name
         assert found["kafka-log-cluster.managed-by"] == "pulumi"
         assert found["kafka-log-cluster.role"] in ("kafka", "zookeeper", "consumer")
-        assert found["kafka-log-cluster.node"] in {n.name for n in pipeline.plan.nodes}
+        assert found["kafka-log-cluster.node"] in {n.name for n in built.plan.nodes}
         assert "kafka-log-cluster.created-at" not in found and "kafka-log-cluster.ttl" not in found
     for network in recorder.of("docker:index/network:Network"):
-        assert labels(network)["kafka-log-cluster.cluster"] == pipeline.plan.cluster.name
+        assert labels(network)["kafka-log-cluster.cluster"] == built.plan.cluster.name
 
 
 def test_created_at_and_ttl_come_from_stack_config():
@@ -132,10 +132,10 @@ def test_created_at_and_ttl_come_from_stack_config():
 
 
 def test_topics_with_planned_partitions_and_configs(example):
-    _, recorder, _, pipeline = example
+    _, recorder, _, built = example
     topics = {t.inputs["name"]: t.inputs for t in recorder.of(TOPIC)}
-    assert set(topics) == {t.name for t in pipeline.plan.topics}
-    for topic in pipeline.plan.topics:
+    assert set(topics) == {t.name for t in built.plan.topics}
+    for topic in built.plan.topics:
         registered = topics[topic.name]
         assert registered["partitions"] == topic.partitions.value
         assert registered["replicationFactor"] == topic.replication_factor.value
@@ -146,18 +146,18 @@ def test_topics_with_planned_partitions_and_configs(example):
     (provider,) = recorder.of("pulumi:providers:kafka")
     assert json.loads(
         provider.inputs["bootstrapServers"]
-    ) == pipeline.plan.cluster.bootstrap_servers.split(",")
+    ) == built.plan.cluster.bootstrap_servers.split(",")
 
 
 def test_consumer_containers_run_the_planned_processes(example):
-    _, recorder, _, pipeline = example
+    _, recorder, _, built = example
     containers = {c.name: c for c in recorder.of(CONTAINER)}
     consumer_containers = [
         containers[node.containers[f"consumer:{share.group}"]]
-        for node in pipeline.plan.nodes
+        for node in built.plan.nodes
         for share in node.consumers
     ]
-    for node in pipeline.plan.nodes:
+    for node in built.plan.nodes:
         for share in node.consumers:
             container = containers[node.containers[f"consumer:{share.group}"]]
             path = f"/etc/kafka-log-cluster/consumer-{share.group}.properties"
@@ -165,7 +165,7 @@ def test_consumer_containers_run_the_planned_processes(example):
             settings = {e.key: e.value for e in parse(uploads(container)[path])}
             assert settings["processes"] == str(share.processes)
     images = recorder.of("docker:index/image:Image")
-    hosts_with_consumers = {n.host for n in pipeline.plan.nodes if n.consumers}
+    hosts_with_consumers = {n.host for n in built.plan.nodes if n.consumers}
     assert len(images) == len(hosts_with_consumers)
     for image in images:
         assert image.inputs["build"]["dockerfile"] == "consumers/Dockerfile"
@@ -195,16 +195,16 @@ def test_the_consumers_image_tag_follows_its_build_context(tmp_path, monkeypatch
 
 
 def test_zookeeper_containers_only_in_zookeeper_mode(example):
-    _, recorder, _, pipeline = example
+    _, recorder, _, built = example
     counts = Counter(r.typ for r in recorder.registered)
-    zookeepers = [n for n in pipeline.plan.nodes if "zookeeper" in n.containers]
+    zookeepers = [n for n in built.plan.nodes if "zookeeper" in n.containers]
     assert counts["kafka-log-cluster:index:ZooKeeperEnsemble"] == (
-        pipeline.plan.cluster.mode == "zookeeper"
+        built.plan.cluster.mode == "zookeeper"
     )
-    assert bool(zookeepers) == (pipeline.plan.cluster.mode == "zookeeper")
+    assert bool(zookeepers) == (built.plan.cluster.mode == "zookeeper")
     images = [r.inputs["name"] for r in recorder.of("docker:index/remoteImage:RemoteImage")]
     assert ("zookeeper:3.8.4" in images) == bool(zookeepers)
-    assert f"apache/kafka:{pipeline.plan.cluster.kafka_release}" in images
+    assert f"apache/kafka:{built.plan.cluster.kafka_release}" in images
 
 
 def test_kafka_containers_are_children_of_the_cluster_component(example):
@@ -214,10 +214,10 @@ def test_kafka_containers_are_children_of_the_cluster_component(example):
 
 
 def test_outputs_are_the_bootstrap_servers_and_the_cli_inventory(example):
-    _, _, result, pipeline = example
+    _, _, result, built = example
     outputs = result["provisioned"].outputs
-    assert outputs["bootstrap_servers"] == pipeline.plan.cluster.bootstrap_servers
-    assert outputs["inventory"] == build_inventory(pipeline.plan, pipeline.rendered)
+    assert outputs["bootstrap_servers"] == built.plan.cluster.bootstrap_servers
+    assert outputs["inventory"] == build_inventory(built.plan, built.rendered)
 
 
 @pytest.mark.parametrize("spec", EXAMPLE_SPECS, ids=lambda p: p.stem)
