@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from infra.model.load import load_spec
 from infra.model.plan import Plan
 from infra.model.planner import build_plan
+from infra.model.topology import DOCKER, Placement
 from infra.problems import warning_line
 from infra.render.files import Rendered, render
 
@@ -25,10 +26,11 @@ class Built:
     warnings: list[str]
 
 
-def build(spec_path: str, local_cores: int | None = None) -> Built:
+def build(spec_path: str, local_cores: int | None = None, placement: Placement = DOCKER) -> Built:
     """Raises InputError (one line per problem) for a spec Kafka or the plan refuses."""
     spec, warnings = load_spec(spec_path)
-    plan, plan_warnings = build_plan(spec, spec_path, local_cores or os.cpu_count() or 1)
+    cores = local_cores or os.cpu_count() or 1
+    plan, plan_warnings = build_plan(spec, spec_path, cores, placement)
     rendered = render(plan, spec_path)
     lines = [warning_line(spec_path, w) for w in warnings + plan_warnings]
     return Built(plan, rendered, lines)

@@ -126,7 +126,10 @@ def plan_groups(
             if n:
                 shares[node.name].append(
                     ConsumerShare(
-                        group=consumer.group, processes=n, partitions=owned[start : start + n]
+                        group=consumer.group,
+                        processes=n,
+                        partitions=owned[start : start + n],
+                        status_file=topology.status_file(node, consumer.group),
                     )
                 )
             start += n

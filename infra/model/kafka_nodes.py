@@ -14,12 +14,11 @@ from infra.model.sizing import broker_threads
 from infra.model.spec import Node
 from infra.model.topics import min_insync_replicas, replication_factor
 from infra.model.topology import (
-    CONTAINER_PORTS,
     CONTROLLER,
     EXTERNAL,
     INTERNAL,
-    KAFKA_DATA_DIR,
     LISTENER_PURPOSE,
+    LOOPBACK,
     Topology,
     is_kafka_node,
 )
@@ -92,19 +91,19 @@ def listeners(topology: Topology, node: Node) -> Settings:
     names = ([INTERNAL, EXTERNAL] if "broker" in roles else []) + (
         [CONTROLLER] if "controller" in roles else []
     )
+    purpose = LISTENER_PURPOSE[topology.placement.kind]
+    bind = LOOPBACK if topology.local else ""
     settings: Settings = {
         "listeners": Derived(
-            value=",".join(f"{n}://:{CONTAINER_PORTS[n]}" for n in names),
-            why="bind every interface of the container; "
-            + ", ".join(f"{n} {LISTENER_PURPOSE[n]}" for n in names),
+            value=",".join(f"{n}://{bind}:{topology.bound_port(node, n)}" for n in names),
+            why=f"bind {purpose['bind']}; " + ", ".join(f"{n} {purpose[n]}" for n in names),
         )
     }
     if "broker" in roles:
         settings["advertised.listeners"] = Derived(
             value=f"{INTERNAL}://{topology.reach(node, INTERNAL)},"
             f"{EXTERNAL}://{topology.address(node)}:{topology.host_port(node, EXTERNAL)}",
-            why="INTERNAL: how the cluster's containers reach this broker; "
-            "EXTERNAL: the port published on its Docker host",
+            why=purpose["advertised"],
         )
     # A KRaft broker names the controller listener too: it dials the quorum through it.
     mapped = names + ([CONTROLLER] if kraft and CONTROLLER not in names else [])
@@ -124,8 +123,9 @@ def listeners(topology: Topology, node: Node) -> Settings:
     return settings
 
 
-def storage() -> Settings:
-    return {"log.dirs": Derived(value=KAFKA_DATA_DIR, why="the node's data volume")}
+def storage(topology: Topology, node: Node) -> Settings:
+    where = "the node's data directory" if topology.local else "the node's data volume"
+    return {"log.dirs": Derived(value=topology.data_dir(node, "kafka"), why=where)}
 
 
 def sizing(topology: Topology, node: Node) -> Settings:
@@ -184,7 +184,7 @@ def server_properties(topology: Topology, node: Node) -> dict[str, Settings]:
     sections = {
         "Identity": identity(topology, node),
         "Listeners": listeners(topology, node),
-        "Storage": storage(),
+        "Storage": storage(topology, node),
         sizing_title: sizing(topology, node),
         "Replication": replication(topology, node),
     }

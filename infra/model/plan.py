@@ -39,6 +39,7 @@ class ConsumerShare(_Frozen):
     group: str
     processes: int
     partitions: list[list[int]]  # per process, the partitions it is expected to own
+    status_file: str  # where its supervisor says which worker owns which partitions
 
 
 class NodePlan(_Frozen):
@@ -53,6 +54,8 @@ class NodePlan(_Frozen):
     zookeeper_id: int | None
     containers: dict[str, str]  # service (kafka, zookeeper, consumer) -> container name
     ports: list[Port]
+    config_dir: str  # where its services read their rendered files
+    data_dirs: dict[str, str]  # per JVM service (kafka, zookeeper)
     heap_mb: dict[str, Derived]  # per JVM service
     server_properties: dict[str, Settings]  # section title -> settings; empty: no Kafka
     zookeeper_properties: Settings
@@ -80,6 +83,7 @@ class GroupPlan(_Frozen):
 
 class ClusterPlan(_Frozen):
     name: str
+    placement: str  # docker: containers on the spec's Docker hosts; local: processes here
     kafka_version: KafkaVersion
     kafka_release: str
     mode: Mode

@@ -12,15 +12,15 @@ from infra.model.groups import plan_groups
 from infra.model.kafka_nodes import KAFKA_RELEASES, cluster_id, server_properties
 from infra.model.plan import ClusterPlan, Derived, NodePlan, Plan
 from infra.model.rules import check_plan
-from infra.model.sizing import heap_mb
+from infra.model.sizing import heap_mb, local_heap
 from infra.model.spec import Node, Spec
 from infra.model.topics import plan_topics
-from infra.model.topology import EXTERNAL, INTERNAL, Topology
+from infra.model.topology import DOCKER, EXTERNAL, INTERNAL, Placement, Topology
 from infra.model.zookeeper import zookeeper_properties
 from infra.problems import Problem, raise_if
 
 
-def heaps(node: Node) -> dict[str, Derived]:
+def heaps(topology: Topology, node: Node) -> dict[str, Derived]:
     roles = set(node.roles)
     found = {}
     if "broker" in roles:
@@ -29,6 +29,8 @@ def heaps(node: Node) -> dict[str, Derived]:
         found["kafka"] = heap_mb(node.memory_gb, "controller")
     if "zookeeper" in roles:
         found["zookeeper"] = heap_mb(node.memory_gb, "zookeeper")
+    if topology.local:
+        return {service: local_heap(heap) for service, heap in found.items()}
     return found
 
 
@@ -36,6 +38,7 @@ def _cluster(topology: Topology) -> ClusterPlan:
     spec = topology.spec
     return ClusterPlan(
         name=spec.cluster.name,
+        placement=topology.placement.kind,
         kafka_version=spec.cluster.kafka_version,
         kafka_release=KAFKA_RELEASES[spec.cluster.kafka_version],
         mode=spec.cluster.mode,
@@ -51,32 +54,40 @@ def _cluster(topology: Topology) -> ClusterPlan:
 def make_plan(topology: Topology) -> Plan:
     topics = plan_topics(topology)
     groups, shares = plan_groups(topology, topics)
-    nodes = [
-        NodePlan(
-            name=n.name,
-            host=n.host,
-            address=topology.address(n),
-            publish_ip="127.0.0.1" if n.host == "local" else "0.0.0.0",
-            cores=topology.cores[n.name],
-            memory_gb=n.memory_gb,
-            roles=list(n.roles),
-            node_id=topology.node_ids.get(n.name),
-            zookeeper_id=topology.zookeeper_ids.get(n.name),
-            containers=topology.services(n, [share.group for share in shares[n.name]]),
-            ports=topology.ports(n),
-            heap_mb=heaps(n),
-            server_properties=server_properties(topology, n),
-            zookeeper_properties=zookeeper_properties(topology, n),
-            consumers=shares[n.name],
+    nodes = []
+    for n in topology.spec.nodes:
+        services = topology.services(n, [share.group for share in shares[n.name]])
+        nodes.append(
+            NodePlan(
+                name=n.name,
+                host=n.host,
+                address=topology.address(n),
+                publish_ip=topology.publish_ip(n),
+                cores=topology.cores[n.name],
+                memory_gb=n.memory_gb,
+                roles=list(n.roles),
+                node_id=topology.node_ids.get(n.name),
+                zookeeper_id=topology.zookeeper_ids.get(n.name),
+                containers=services,
+                ports=topology.ports(n),
+                config_dir=topology.config_dir(n),
+                data_dirs={
+                    s: topology.data_dir(n, s) for s in ("kafka", "zookeeper") if s in services
+                },
+                heap_mb=heaps(topology, n),
+                server_properties=server_properties(topology, n),
+                zookeeper_properties=zookeeper_properties(topology, n),
+                consumers=shares[n.name],
+            )
         )
-        for n in topology.spec.nodes
-    ]
     return Plan(cluster=_cluster(topology), nodes=nodes, topics=topics, groups=groups)
 
 
-def build_plan(spec: Spec, source: str, local_cores: int) -> tuple[Plan, list[Problem]]:
+def build_plan(
+    spec: Spec, source: str, local_cores: int, placement: Placement = DOCKER
+) -> tuple[Plan, list[Problem]]:
     """The plan and its warnings; InputError when a derived number breaks a rule."""
-    topology = Topology(spec, local_cores)
+    topology = Topology(spec, local_cores, placement)
     plan = make_plan(topology)
     found = check_plan(topology, plan)
     raise_if(source, found.problems)

@@ -9,8 +9,10 @@ from infra.model.groups import consumer_cores
 from infra.model.kafka_nodes import PLAN_OWNED_KEYS
 from infra.model.plan import Plan
 from infra.model.topics import replication_factor
-from infra.model.topology import MAX_PORT, PORT_BLOCK, Topology
+from infra.model.topology import MAX_PORT, PORT_OFFSETS, Topology
 from infra.problems import Found, Problem
+
+LAST_PORT = max(PORT_OFFSETS, key=PORT_OFFSETS.__getitem__)  # a node's highest port
 
 
 def _ports(topology: Topology) -> list[Problem]:
@@ -20,7 +22,7 @@ def _ports(topology: Topology) -> list[Problem]:
             f"too many nodes on Docker host {node.host!r}: the port range ends at {MAX_PORT}",
         )
         for i, node in enumerate(topology.spec.nodes)
-        if PORT_BLOCK + 10 * topology.slots[node.name] + 9 > MAX_PORT
+        if topology.host_port(node, LAST_PORT) > MAX_PORT
     ]
 
 

@@ -48,3 +48,17 @@ def broker_threads(cores: int, brokers: int, version: str) -> Settings:
         ),
         "num.replica.fetchers": fetchers,
     }
+
+
+LOCAL_HEAP_CAP_MB = 512
+
+
+def local_heap(planned: Derived) -> Derived:
+    """The local runtime runs every node's JVM on one machine: each gets at most 512 MiB."""
+    if int(planned.value) <= LOCAL_HEAP_CAP_MB:
+        return planned
+    return Derived(
+        value=LOCAL_HEAP_CAP_MB,
+        why=f"local runtime: at most {LOCAL_HEAP_CAP_MB} MiB, so every node's JVM fits on one "
+        f"machine (the node's own share would be {planned.value} MiB)",
+    )

@@ -1,14 +1,20 @@
-"""Where every node lives: ids, container names, listener names, ports and addresses.
+"""Where every node lives: ids, names, listener names, ports, addresses and paths.
 
-`Topology` is computed once from the spec; the other planners ask it how node X reaches
-service Y of node Z. On one Docker host the cluster talks over container names; across
-hosts it talks over the hosts' addresses and published ports.
+`Topology` is computed once from the spec and a placement; the other planners ask it
+how node X reaches service Y of node Z and where a node's files and data live.
+
+- **docker**: each service is a container (`<cluster>-<node>`) on its node's Docker host.
+  On one host the cluster talks over container names; across hosts over the hosts'
+  addresses and published ports.
+- **local**: each service is a process on this machine, bound to 127.0.0.1 only, with its
+  files, data and log under `<out>/<node>/`. Every node gets its own block of ports.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Literal
 
 from infra.model.plan import Port
 from infra.model.spec import Node, Spec
@@ -25,10 +31,23 @@ CONSUMER_STATUS_FILE = "/tmp/consumers-status.json"
 
 # Listener names and the ports they bind inside a container.
 INTERNAL, EXTERNAL, CONTROLLER = "INTERNAL", "EXTERNAL", "CONTROLLER"
-LISTENER_PURPOSE = {
-    INTERNAL: "for the cluster's containers",
-    EXTERNAL: "for clients on the Docker host",
-    CONTROLLER: "for the quorum",
+LISTENER_PURPOSE = {  # per placement, the reasons the listener settings give
+    "docker": {
+        "bind": "every interface of the container",
+        INTERNAL: "for the cluster's containers",
+        EXTERNAL: "for clients on the Docker host",
+        CONTROLLER: "for the quorum",
+        "advertised": "INTERNAL: how the cluster's containers reach this broker; "
+        "EXTERNAL: the port published on its Docker host",
+    },
+    "local": {
+        "bind": "loopback only: nothing outside this machine reaches the local runtime",
+        INTERNAL: "for the cluster's processes",
+        EXTERNAL: "for clients on this machine",
+        CONTROLLER: "for the quorum",
+        "advertised": "INTERNAL: how the cluster's processes reach this broker; "
+        "EXTERNAL: how this machine's clients do",
+    },
 }
 CONTAINER_PORTS = {
     INTERNAL: 9092,
@@ -39,9 +58,10 @@ CONTAINER_PORTS = {
     "zookeeper-election": 3888,
 }
 
-# On its Docker host, the k-th node of that host owns host ports BLOCK + 10k + offset,
-# so node 0 publishes its client listener on 19092, node 1 on 19102, and so on.
+# On its Docker host (or, locally, on this machine) the k-th node owns host ports
+# BLOCK + 10k + offset, so node 0 publishes its client listener on 19092, node 1 on 19102.
 PORT_BLOCK = 19090
+LOCAL_PORT_BLOCK = 29090  # the local runtime's default: clear of a Docker stack's ports
 PORT_OFFSETS = {
     "zookeeper-client": 1,
     EXTERNAL: 2,
@@ -51,10 +71,11 @@ PORT_OFFSETS = {
     "zookeeper-election": 9,
 }
 MAX_PORT = 65535
+LOOPBACK = "127.0.0.1"
 
 
 def port_service(name: str) -> str:
-    """Which of a node's containers binds port `name`."""
+    """Which of a node's services binds port `name`."""
     return "zookeeper" if name.startswith("zookeeper-") else "kafka"
 
 
@@ -63,9 +84,31 @@ def is_kafka_node(node: Node) -> bool:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where the plan runs: Docker containers (what `pulumi up` makes), or processes on this
+    machine (`up --local`, the tests), under `out_dir` and from port block `port_base`."""
+
+    kind: Literal["docker", "local"] = "docker"
+    out_dir: str = ""  # local: an absolute directory; each node gets <out_dir>/<node>/
+    port_base: int = PORT_BLOCK
+
+    @classmethod
+    def local(cls, out_dir: str, port_base: int = LOCAL_PORT_BLOCK) -> Placement:
+        return cls("local", out_dir, port_base)
+
+
+DOCKER = Placement()
+
+
+@dataclass(frozen=True)
 class Topology:
     spec: Spec
     local_cores: int  # what `cores: auto` means on this machine
+    placement: Placement = field(default=DOCKER)
+
+    @property
+    def local(self) -> bool:
+        return self.placement.kind == "local"
 
     @cached_property
     def cores(self) -> dict[str, int]:
@@ -81,16 +124,19 @@ class Topology:
 
     @cached_property
     def spans_hosts(self) -> bool:
-        return len({n.host for n in self.spec.nodes}) > 1
+        """The cluster is on several Docker hosts (never so when run locally)."""
+        return not self.local and len({n.host for n in self.spec.nodes}) > 1
 
     @cached_property
     def slots(self) -> dict[str, int]:
-        """Each node's position among the nodes of its Docker host."""
+        """Each node's position among the nodes of its Docker host (locally: of the spec,
+        as every node shares this machine)."""
         slots: dict[str, int] = {}
         per_host: dict[str, int] = {}
         for node in self.spec.nodes:
-            slots[node.name] = per_host.get(node.host, 0)
-            per_host[node.host] = slots[node.name] + 1
+            host = "this machine" if self.local else node.host
+            slots[node.name] = per_host.get(host, 0)
+            per_host[host] = slots[node.name] + 1
         return slots
 
     @cached_property
@@ -106,14 +152,17 @@ class Topology:
         return {n.name: i + 1 for i, n in enumerate(self.spec.with_role("zookeeper"))}
 
     def host_port(self, node: Node, name: str) -> int:
-        return PORT_BLOCK + 10 * self.slots[node.name] + PORT_OFFSETS[name]
+        return self.placement.port_base + 10 * self.slots[node.name] + PORT_OFFSETS[name]
 
-    @staticmethod
-    def address(node: Node) -> str:
-        """How clients and other hosts reach the node's Docker host."""
-        if node.host == "local":
-            return "127.0.0.1"
+    def address(self, node: Node) -> str:
+        """How clients and other hosts reach the node's Docker host (locally: loopback)."""
+        if node.host == "local" or self.local:
+            return LOOPBACK
         return node.host.split("://", 1)[1].rsplit("@", 1)[-1].split(":")[0]
+
+    def publish_ip(self, node: Node) -> str:
+        """The host interface published ports bind to: loopback on this machine."""
+        return LOOPBACK if node.host == "local" or self.local else "0.0.0.0"
 
     def services(self, node: Node, groups: list[str]) -> dict[str, str]:
         """Service -> container. The node's first service is `<cluster>-<node>`, the others
@@ -133,8 +182,8 @@ class Topology:
         return self.services(node, [])[service]
 
     def reach(self, node: Node, name: str) -> str:
-        """host:port at which other containers of the cluster reach `name` on `node`."""
-        if self.spans_hosts:
+        """host:port at which the cluster's other services reach `name` on `node`."""
+        if self.spans_hosts or self.local:
             return f"{self.address(node)}:{self.host_port(node, name)}"
         return f"{self.container(node, port_service(name))}:{CONTAINER_PORTS[name]}"
 
@@ -149,9 +198,19 @@ class Topology:
         )
         return names
 
+    def bound_port(self, node: Node, name: str) -> int:
+        """The port `name`'s service binds: its container's port, or locally the host's."""
+        return self.host_port(node, name) if self.local else CONTAINER_PORTS[name]
+
     def ports(self, node: Node) -> list[Port]:
         ports = []
         for name in self.port_names(node):
+            if self.local:
+                port = self.host_port(node, name)
+                ports.append(
+                    Port(name=name, service=port_service(name), container=port, published=port)
+                )
+                continue
             published = None
             container = CONTAINER_PORTS[name]
             if name == EXTERNAL or self.spans_hosts:
@@ -165,3 +224,21 @@ class Topology:
                 )
             )
         return ports
+
+    # -- paths
+
+    def node_dir(self, node: Node) -> str:
+        return f"{self.placement.out_dir}/{node.name}"
+
+    def config_dir(self, node: Node) -> str:
+        """Where the node's rendered files are read from."""
+        return self.node_dir(node) if self.local else CONFIG_DIR
+
+    def data_dir(self, node: Node, service: str) -> str:
+        if self.local:
+            return f"{self.node_dir(node)}/{'data' if service == 'kafka' else service}"
+        return DATA_DIRS[service]
+
+    def status_file(self, node: Node, group: str) -> str:
+        """Where a consumer group share's supervisor keeps its workers' partitions."""
+        return f"{self.node_dir(node)}/status-{group}.json" if self.local else CONSUMER_STATUS_FILE

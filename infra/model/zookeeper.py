@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from infra.model.plan import Derived, Settings
 from infra.model.spec import Node
-from infra.model.topology import CONTAINER_PORTS, ZOOKEEPER_DATA_DIR, Topology
+from infra.model.topology import LOOPBACK, Topology
 
 
 def zookeeper_properties(topology: Topology, node: Node) -> Settings:
@@ -14,8 +14,13 @@ def zookeeper_properties(topology: Topology, node: Node) -> Settings:
         "tickTime": Derived(value=2000, why="ZooKeeper's base time unit (ms)"),
         "initLimit": Derived(value=10, why="followers have 10 ticks to connect and sync"),
         "syncLimit": Derived(value=5, why="a follower more than 5 ticks behind is dropped"),
-        "dataDir": Derived(value=ZOOKEEPER_DATA_DIR, why="the node's data volume"),
-        "clientPort": Derived(value=CONTAINER_PORTS["zookeeper-client"], why="for brokers"),
+        "dataDir": Derived(
+            value=topology.data_dir(node, "zookeeper"),
+            why="the node's data directory" if topology.local else "the node's data volume",
+        ),
+        "clientPort": Derived(
+            value=topology.bound_port(node, "zookeeper-client"), why="for brokers"
+        ),
         "autopurge.snapRetainCount": Derived(value=3, why="keep the last 3 snapshots"),
         "autopurge.purgeInterval": Derived(
             value=24, why="ZooKeeper never deletes old snapshots unless told (hours)"
@@ -25,6 +30,8 @@ def zookeeper_properties(topology: Topology, node: Node) -> Settings:
         ),
         "admin.enableServer": Derived(value=False, why="no embedded Jetty on port 8080"),
     }
+    if topology.local:
+        settings["clientPortAddress"] = Derived(value=LOOPBACK, why="loopback only")
     if topology.spans_hosts:
         settings["quorumListenOnAllIPs"] = Derived(
             value=True, why="peers are addressed by Docker host, not container"

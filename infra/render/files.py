@@ -18,7 +18,6 @@ from consumers.properties import parse, to_property
 from consumers.settings import prefixed
 from infra.kafka.broker_rules import check_entries
 from infra.model.plan import NodePlan, Plan
-from infra.model.topology import CONFIG_DIR, ZOOKEEPER_DATA_DIR
 from infra.problems import Problem, raise_if
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -45,7 +44,7 @@ _ENV.filters["prop"] = _property_value
 class RenderedFile:
     name: str  # file name under the node's directory
     service: str  # the node service (a key of NodePlan.containers) whose container holds it
-    container_path: str  # where provisioning puts it in that container
+    path: str  # where its service reads it: in its container, or on this machine (local)
     content: str
 
     @property
@@ -63,12 +62,13 @@ def _node_files(plan: Plan, node: NodePlan) -> list[RenderedFile]:
 
     files = []
     if node.server_properties:
-        path = f"{CONFIG_DIR}/server.properties"
+        path = f"{node.config_dir}/server.properties"
         files.append(file("server.properties", "kafka", "server.properties.j2", path))
     if node.zookeeper_properties:
-        path = f"{CONFIG_DIR}/zookeeper.properties"
+        path = f"{node.config_dir}/zookeeper.properties"
         files.append(file("zookeeper.properties", "zookeeper", "zookeeper.properties.j2", path))
-        files.append(file("myid", "zookeeper", "myid.j2", f"{ZOOKEEPER_DATA_DIR}/myid"))
+        myid = f"{node.data_dirs['zookeeper']}/myid"
+        files.append(file("myid", "zookeeper", "myid.j2", myid))
     groups = {g.group: g for g in plan.groups}
     for share in node.consumers:
         name = f"consumer-{share.group}.properties"
@@ -77,7 +77,7 @@ def _node_files(plan: Plan, node: NodePlan) -> list[RenderedFile]:
                 name,
                 f"consumer:{share.group}",
                 "consumer.properties.j2",
-                f"{CONFIG_DIR}/{name}",
+                f"{node.config_dir}/{name}",
                 group=groups[share.group],
                 share=share,
             )

@@ -12,7 +12,6 @@ import json
 from typing import Any
 
 from infra.model.plan import NodePlan, Plan
-from infra.model.topology import CONSUMER_STATUS_FILE, DATA_DIRS
 from infra.render.files import Rendered
 
 # How each service's main process shows on a host (its JVM main class or module).
@@ -24,7 +23,7 @@ PROCESS_MATCH = {
 
 
 def _processes(node: NodePlan) -> list[dict[str, Any]]:
-    workers = {s.group: s.processes for s in node.consumers}
+    shares = {s.group: s for s in node.consumers}
     processes = []
     for service, container in node.containers.items():
         kind, _, group = service.partition(":")
@@ -36,8 +35,8 @@ def _processes(node: NodePlan) -> list[dict[str, Any]]:
         if group:
             entry |= {
                 "group": group,
-                "workers": workers[group],
-                "status_file": CONSUMER_STATUS_FILE,
+                "workers": shares[group].processes,
+                "status_file": shares[group].status_file,
             }
         processes.append(entry)
     return processes
@@ -57,14 +56,14 @@ def build_inventory(plan: Plan, rendered: Rendered) -> dict[str, Any]:
                 "containers": node.containers,
                 "ports": [p.model_dump() for p in node.ports],
                 "heap_mb": {service: d.value for service, d in node.heap_mb.items()},
-                "data_dirs": {s: DATA_DIRS[s] for s in node.containers if s in DATA_DIRS},
+                "data_dirs": node.data_dirs,
                 "num_partitions": settings.get("num.partitions"),
                 "zookeeper_id": node.zookeeper_id,
                 "files": [
                     {
                         "name": f.name,
                         "container": node.containers[f.service],
-                        "path": f.container_path,
+                        "path": f.path,
                         "sha256": f.sha256,
                     }
                     for f in rendered[node.name]
@@ -75,6 +74,7 @@ def build_inventory(plan: Plan, rendered: Rendered) -> dict[str, Any]:
     return {
         "cluster": {
             "name": plan.cluster.name,
+            "placement": plan.cluster.placement,
             "kafka_release": plan.cluster.kafka_release,
             "mode": plan.cluster.mode,
             "cluster_id": plan.cluster.cluster_id,

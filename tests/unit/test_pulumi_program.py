@@ -65,7 +65,7 @@ def test_uploaded_files_are_the_rendered_ones_and_num_partitions_is_cores(exampl
     for node in built.plan.nodes:
         for f in built.rendered[node.name]:
             container = containers[node.containers[f.service]]
-            assert uploads(container)[f.container_path] == f.content  # byte-identical
+            assert uploads(container)[f.path] == f.content  # byte-identical
         if "broker" in node.roles:
             server = uploads(containers[node.containers["kafka"]])[
                 "/etc/kafka-log-cluster/server.properties"

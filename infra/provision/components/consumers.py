@@ -8,7 +8,6 @@ from pathlib import Path
 import pulumi
 import pulumi_docker as docker
 
-from infra.model.topology import CONFIG_DIR, CONSUMER_STATUS_FILE
 from infra.provision.components.service import Target, service_container
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
@@ -67,9 +66,9 @@ class ConsumerDeployment(pulumi.ComponentResource):
                 image=images[node.host].image_name,
                 command=[
                     "--config",
-                    f"{CONFIG_DIR}/consumer-{share.group}.properties",
+                    f"{node.config_dir}/consumer-{share.group}.properties",
                     "--status-file",
-                    CONSUMER_STATUS_FILE,
+                    share.status_file,
                 ],
                 depends_on=depends_on,
             )

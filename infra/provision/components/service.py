@@ -11,7 +11,6 @@ import pulumi
 import pulumi_docker as docker
 
 from infra.model.plan import NodePlan, Plan
-from infra.model.topology import DATA_DIRS
 from infra.provision.components.labels import Labels
 from infra.render.files import Rendered
 
@@ -84,12 +83,12 @@ def service_container(
     host, labels = target.hosts[node.host], target.labels
     options = pulumi.ResourceOptions(parent=parent, provider=host.provider, depends_on=depends_on)
     volumes = []
-    if role in DATA_DIRS:
+    if role in node.data_dirs:
         volume = docker.Volume(
             f"{name}-data", name=f"{name}-data", labels=labels.volume(node.name, role), opts=options
         )
         volumes.append(
-            docker.ContainerVolumeArgs(volume_name=volume.name, container_path=DATA_DIRS[role])
+            docker.ContainerVolumeArgs(volume_name=volume.name, container_path=node.data_dirs[role])
         )
     health = None
     if health_port is not None:
@@ -108,7 +107,7 @@ def service_container(
         command=command,
         envs=envs,
         uploads=[
-            docker.ContainerUploadArgs(file=f.container_path, content=f.content)
+            docker.ContainerUploadArgs(file=f.path, content=f.content)
             for f in target.rendered[node.name]
             if f.service == service
         ],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
-from infra.model.topology import CONFIG_DIR, CONTAINER_PORTS
+from infra.model.topology import CONTAINER_PORTS
 from infra.provision.components.service import Target, service_container
 
 # The ZooKeeper release whose client Kafka 3.9 ships with.
@@ -25,7 +25,11 @@ class ZooKeeperEnsemble(pulumi.ComponentResource):
                 node,
                 "zookeeper",
                 image=images[node.host],
-                command=["zkServer.sh", "start-foreground", f"{CONFIG_DIR}/zookeeper.properties"],
+                command=[
+                    "zkServer.sh",
+                    "start-foreground",
+                    f"{node.config_dir}/zookeeper.properties",
+                ],
                 envs=[f"ZK_SERVER_HEAP={node.heap_mb['zookeeper'].value}"],
                 health_port=CONTAINER_PORTS["zookeeper-client"],
             )
