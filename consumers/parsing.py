@@ -83,7 +83,13 @@ def _nil(text: str) -> str | None:
 
 
 def _pid(text: str | None) -> int | str | None:
-    return int(text) if text and text.isdigit() else text
+    """A PROCID that is a process id as a number, anything else as its text.
+
+    ASCII digits only (str.isdigit() also takes '²', which int() refuses) and at most 10 of
+    them: process ids are 32-bit, and JSON output must not carry integers beyond 64 bits."""
+    if text and len(text) <= 10 and text.isascii() and text.isdigit():
+        return int(text)
+    return text
 
 
 def _structured_data(text: str) -> dict[str, dict[str, str]]:
@@ -114,7 +120,7 @@ def _rfc5424(line: str) -> dict[str, Any]:
         "timestamp": None if stamp == "-" else stamp,
         "host": None if host == "-" else host,
         "app": None if app == "-" else app,
-        "pid": int(procid) if procid.isdigit() else (None if procid == "-" else procid),
+        "pid": None if procid == "-" else _pid(procid),
         "msgid": None if msgid == "-" else msgid,
         "facility": FACILITIES[pri_value >> 3],
         "severity": SEVERITIES[pri_value & 7],
