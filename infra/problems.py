@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Characters str.splitlines() breaks at, shown as escapes so a problem stays one line.
+_ONE_LINE = {ord(c): repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -16,9 +19,11 @@ class Problem:
     message: str
 
     def line(self, source: str) -> str:
-        return (
+        """One line, whatever the input held: line breaks in a value are shown escaped."""
+        text = (
             f"{source}: {self.path}: {self.message}" if self.path else f"{source}: {self.message}"
         )
+        return text.translate(_ONE_LINE)
 
 
 @dataclass

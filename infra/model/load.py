@@ -7,6 +7,7 @@ the file, the field path (`nodes[1].cores`) and what was expected.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,13 @@ class _StrictLoader(_SafeLoader):
 
 def _read_yaml(path: Path, source: str) -> Any:
     try:
-        return yaml.load(path.read_text(), Loader=_StrictLoader)
+        return yaml.load(path.read_bytes().decode(), Loader=_StrictLoader)
     except OSError as err:
         raise InputError(source, [Problem("", f"cannot read the spec: {err.strerror}")]) from None
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        what = f"not UTF-8 text (byte 0x{err.object[err.start]:02x}); save the spec as UTF-8"
+        raise InputError(source, [Problem(f"line {line}", what)]) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
@@ -58,10 +63,18 @@ def _read_yaml(path: Path, source: str) -> Any:
 # ------------------------------------------------------- error wording --
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.@-]+$")
+
+
 def field_path(loc: tuple[Any, ...]) -> str:
+    """`nodes[1].cores`; a key that is not plain text (empty, spaces, odd bytes) is quoted."""
     path = ""
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        if isinstance(part, int):
+            path += f"[{part}]"
+            continue
+        key = str(part) if _PLAIN_KEY.match(str(part)) else repr(str(part))
+        path += f".{key}" if path else key
     return path
 
 

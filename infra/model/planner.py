@@ -8,6 +8,7 @@ its module (topology, kafka_nodes, zookeeper, topics, groups, sizing); the rules
 
 from __future__ import annotations
 
+from infra.model.bounds import check_bounds
 from infra.model.groups import plan_groups
 from infra.model.kafka_nodes import KAFKA_RELEASES, cluster_id, server_properties
 from infra.model.plan import ClusterPlan, Derived, NodePlan, Plan
@@ -86,9 +87,12 @@ def make_plan(topology: Topology) -> Plan:
 def build_plan(
     spec: Spec, source: str, local_cores: int, placement: Placement = DOCKER
 ) -> tuple[Plan, list[Problem]]:
-    """The plan and its warnings; InputError when a derived number breaks a rule."""
+    """The plan and its warnings; InputError when a number is out of bounds (checked
+    before planning) or a derived number breaks a rule."""
+    bounded = check_bounds(spec, local_cores)
+    raise_if(source, bounded.problems)
     topology = Topology(spec, local_cores, placement)
     plan = make_plan(topology)
     found = check_plan(topology, plan)
     raise_if(source, found.problems)
-    return plan, found.warnings
+    return plan, bounded.warnings + found.warnings

@@ -20,7 +20,7 @@ def expected_lines(path) -> list[str]:
     rel = str(path.relative_to(REPO))
     return [
         line.removeprefix("# expect: ").replace("{spec}", rel)
-        for line in path.read_text().splitlines()
+        for line in path.read_bytes().decode(errors="replace").splitlines()
         if line.startswith("# expect: ")
     ]
 

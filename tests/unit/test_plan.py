@@ -14,6 +14,7 @@ from infra.model.load import parse_spec
 from infra.model.planner import build_plan
 from infra.model.sizing import heap_mb
 from infra.model.topology import PORT_BLOCK
+from infra.problems import InputError
 from tests.conftest import EXAMPLE_SPECS, TEST_LOCAL_CORES
 
 
@@ -250,4 +251,44 @@ def test_more_processes_than_partitions_is_a_warning(minimal_spec):
     _, warnings = plan_of(minimal_spec)
     assert [w.line("test.yaml: warning") for w in warnings] == [
         "test.yaml: warning: consumers[0].processes: 3 processes for 2 partitions leave 1 idle"
+    ]
+
+
+def test_soft_bounds_warn_with_their_source_and_plan_anyway():
+    spec = {
+        "cluster": {"name": "logs"},
+        "nodes": [
+            {"name": "big", "cores": 1024, "memory_gb": 16384, "roles": ["broker", "controller"]}
+        ],
+        "topics": [{"name": "t", "partitions": 5000}],
+    }
+    plan, warnings = plan_of(spec)
+    assert plan.node("big").cores == 1024
+    lines = [w.line("test.yaml") for w in warnings]
+    assert (
+        "test.yaml: nodes[0].cores: 1,024 is more than 768: the largest two-socket servers sold "
+        "in 2026 (2 x AMD EPYC 9965) have 768 hardware threads"
+    ) in lines
+    assert any(
+        line.startswith("test.yaml: nodes[0].memory_gb: 16,384 is more than 12,288")
+        for line in lines
+    )
+    assert (
+        "test.yaml: topics: partition replicas per broker: 5,000 is more than 4,000: KIP-578 "
+        "recommends at most 4,000 partition replicas per broker"
+    ) in lines
+
+
+def test_a_huge_partition_count_is_refused_before_anything_is_planned_per_partition():
+    spec = {
+        "cluster": {"name": "logs"},
+        "nodes": [{"name": "k", "cores": 4, "roles": ["broker", "controller", "consumer"]}],
+        "topics": [{"name": "t", "partitions": 10**15}],
+        "consumers": [{"group": "g", "topic": "t"}],
+    }
+    with pytest.raises(InputError) as refused:
+        plan_of(spec)
+    assert refused.value.lines() == [
+        "test.yaml: topics: the cluster's partitions: 1,000,000,000,000,004 is more than "
+        "2,000,000: about 2 million is the most any published KRaft test reached"
     ]
