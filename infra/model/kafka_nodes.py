@@ -132,11 +132,34 @@ def sizing(topology: Topology, node: Node) -> Settings:
     if "broker" not in node.roles:
         return {}
     cores = topology.cores[node.name]
+    applies = (
+        "; the active controller's value applies to a topic created without a count"
+        if "controller" in node.roles
+        else ""
+    )
     return {
         "num.partitions": Derived(
-            value=cores, why=f"= this broker's cores ({cores}): one partition per core"
+            value=cores, why=f"= this broker's cores ({cores}): one partition per core{applies}"
         ),
         **broker_threads(cores, len(topology.brokers), topology.spec.cluster.kafka_version),
+    }
+
+
+def topic_defaults(topology: Topology, node: Node) -> Settings:
+    """In KRaft the active controller fills in what CreateTopics leaves out (partitions,
+    replication), from its own config: a controller without the broker role would
+    otherwise give such a topic Kafka's default of one partition."""
+    if set(node.roles) != {"controller"}:
+        return {}
+    brokers, cores = len(topology.brokers), topology.broker_cores
+    return {
+        "num.partitions": Derived(
+            value=cores,
+            why="the active controller sets the partitions of a topic created without a "
+            f"count: one per broker core, as planned topics get ({brokers} broker(s), "
+            f"{cores} cores)",
+        ),
+        "default.replication.factor": replication_factor(brokers),
     }
 
 
@@ -186,6 +209,7 @@ def server_properties(topology: Topology, node: Node) -> dict[str, Settings]:
         "Listeners": listeners(topology, node),
         "Storage": storage(topology, node),
         sizing_title: sizing(topology, node),
+        "Topic defaults": topic_defaults(topology, node),
         "Replication": replication(topology, node),
     }
     return _with_tuning(topology, {title: s for title, s in sections.items() if s})

@@ -111,7 +111,24 @@ def _processes(topology: Topology, plan: Plan) -> Found:
     return found
 
 
+def _partition_default(topology: Topology) -> list[Problem]:
+    """Combined nodes with different cores: a topic created without a count gets the
+    num.partitions of whichever controller is active, so the default is not one number."""
+    combined = [n for n in topology.spec.with_role("controller") if "broker" in n.roles]
+    cores = sorted({topology.cores[n.name] for n in combined})
+    if topology.spec.cluster.mode != "kraft" or len(cores) < 2:
+        return []
+    return [
+        Problem(
+            "nodes",
+            "a topic created without a partition count gets the active controller's "
+            f"num.partitions, and the combined nodes differ ({', '.join(map(str, cores))} "
+            "cores): give every topic a count, or the controllers equal cores",
+        )
+    ]
+
+
 def check_plan(topology: Topology, plan: Plan) -> Found:
     """Every problem and warning of a plan, in the order an operator fixes them."""
     found = Found(_ports(topology) + _tuning(topology) + _topics(topology))
-    return found + _processes(topology, plan)
+    return found + _processes(topology, plan) + Found(warnings=_partition_default(topology))

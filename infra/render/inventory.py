@@ -57,7 +57,9 @@ def build_inventory(plan: Plan, rendered: Rendered) -> dict[str, Any]:
                 "ports": [p.model_dump() for p in node.ports],
                 "heap_mb": {service: d.value for service, d in node.heap_mb.items()},
                 "data_dirs": node.data_dirs,
-                "num_partitions": settings.get("num.partitions"),
+                "num_partitions": settings.get(
+                    "num.partitions"
+                ),  # planned, brokers and controllers
                 "zookeeper_id": node.zookeeper_id,
                 "files": [
                     {
