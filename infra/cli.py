@@ -14,14 +14,15 @@ from pathlib import Path
 from rich.console import Console
 
 from infra.build import Built, build
+from infra.model.topology import DOCKER, LOCAL_PORT_BLOCK, Placement
 from infra.problems import EXIT_BAD_INPUT, InputError
 from infra.render.files import write
 from infra.render.inventory import inventory_json
 from infra.render.plan_table import plan_table
 
 
-def _built(spec: str) -> Built:
-    built = build(spec)
+def _built(spec: str, placement: Placement = DOCKER) -> Built:
+    built = build(spec, placement=placement)
     for line in built.warnings:
         print(line, file=sys.stderr)
     return built
@@ -63,7 +64,8 @@ def check(args: argparse.Namespace, console: Console) -> int:
 def up(args: argparse.Namespace, console: Console) -> int:
     from infra.runtime.local import LocalRuntime
 
-    return LocalRuntime(_built(args.spec), args.out, args.demo, console).run()
+    placement = Placement.local(str(args.out.resolve()), args.port_base)
+    return LocalRuntime(_built(args.spec, placement), args.demo, console).run()
 
 
 def verify(args: argparse.Namespace, console: Console) -> int:
@@ -111,9 +113,9 @@ def _parser() -> argparse.ArgumentParser:
     up_verb = verbs.add_parser(
         "up",
         help="bring the planned cluster up",
-        description="--local: the embedded runtime on this machine (a local Kafka-compatible "
-        "broker, or KAFKA_BOOTSTRAP_SERVERS, and the planned consumer groups); "
-        "Ctrl-C or SIGTERM stops everything it started.",
+        description="--local: the planned cluster on this machine: real Apache Kafka JVMs "
+        "(jars from Maven Central, cached), bound to 127.0.0.1, and the planned consumer "
+        "groups. Ctrl-C or SIGTERM stops everything it started.",
     )
     up_verb.add_argument("spec", nargs="?", default="specs/single-node.yaml")
     up_verb.add_argument("--local", action="store_true", required=True, help="run on this machine")
@@ -122,6 +124,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     up_verb.add_argument(
         "--demo", type=int, default=100_000, help="demo syslog lines to feed (0: none)"
+    )
+    up_verb.add_argument(
+        "--port-base",
+        type=int,
+        default=LOCAL_PORT_BLOCK,
+        help=f"node k listens on PORT_BASE+10k+1..9 (default {LOCAL_PORT_BLOCK})",
     )
     verify_verb = verbs.add_parser(
         "verify",

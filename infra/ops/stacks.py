@@ -18,6 +18,11 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIG = "kafka-log-cluster"  # the project's stack config namespace
 
 
+def backend_url(work_dir: Path = REPO) -> str:
+    """PULUMI_BACKEND_URL, else the repository's own file backend: what `make up` uses."""
+    return os.environ.get("PULUMI_BACKEND_URL") or f"file://{work_dir}/.pulumi"
+
+
 class PulumiUnavailable(RuntimeError):
     """No Pulumi CLI on this machine: the Automation API drives that CLI."""
 
@@ -39,8 +44,7 @@ class AutomationStacks:
         from pulumi import automation
 
         self.auto, self.work_dir, self.log = automation, str(work_dir), log
-        if not os.environ.get("PULUMI_BACKEND_URL"):  # unset or empty: the repo's own
-            os.environ["PULUMI_BACKEND_URL"] = f"file://{work_dir}/.pulumi"
+        os.environ["PULUMI_BACKEND_URL"] = backend_url(work_dir)
         (work_dir / ".pulumi").mkdir(exist_ok=True)
         try:
             self.workspace = automation.LocalWorkspace(work_dir=self.work_dir)

@@ -143,3 +143,15 @@ def write(rendered: Rendered, out_dir: Path, extra: dict[str, str]) -> list[Path
         path.write_text(content)
         written.append(path)
     return written
+
+
+def install(rendered: Rendered) -> list[Path]:
+    """Write every file where its service reads it (the local placement's own paths)."""
+    written = []
+    for files in rendered.values():
+        for f in files:
+            path = Path(f.path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f.content)
+            written.append(path)
+    return written

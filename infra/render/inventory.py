@@ -53,6 +53,7 @@ def build_inventory(plan: Plan, rendered: Rendered) -> dict[str, Any]:
                 "address": node.address,
                 "roles": node.roles,
                 "cores": node.cores,
+                "node_id": node.node_id,
                 "containers": node.containers,
                 "ports": [p.model_dump() for p in node.ports],
                 "heap_mb": {service: d.value for service, d in node.heap_mb.items()},

@@ -1,16 +1,17 @@
-"""The embedded local runtime: a planned cluster's workload on this machine, no Docker.
+"""The local runtime: the planned cluster and its consumer groups on this machine, no Docker.
 
-`python -m infra up --local SPEC` plans and renders SPEC into build/local/, starts a
-Kafka-compatible broker (Tansu; or uses KAFKA_BOOTSTRAP_SERVERS), creates the planned
-topics, starts each consumer node's share of each planned group from its rendered
-settings file, feeds demo syslog, shows live throughput and writes the inventory
-for `python -m infra verify`. Ctrl-C or SIGTERM stops everything it started.
+`python -m infra up --local SPEC` plans SPEC for the local placement, writes every file
+where its service reads it (under build/local/<node>/), starts the Kafka nodes (and the
+ZooKeeper ensemble) as real Apache Kafka JVMs, creates the planned topics with their
+planned replication, starts each consumer node's share of each group from its rendered
+file, feeds demo syslog, shows the live table and writes the inventory for
+`python -m infra verify`. Ctrl-C or SIGTERM stops the consumers (each finishes its batch
+and commits), then brokers, controllers and ZooKeeper, and leaves no process behind.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,20 +19,25 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from consumers.produce import demo_lines, produce
 from consumers.properties import to_property
 from consumers.settings import prefixed, read_file
 from infra.build import Built
-from infra.render.files import write
+from infra.render.files import install
 from infra.render.inventory import build_inventory
-from infra.runtime.broker import LocalBroker
+from infra.runtime.cluster import ClusterError, LocalCluster
+from infra.runtime.maven import MavenError
 
 REPO = Path(__file__).resolve().parents[2]
+EXIT_FAILED = 1
+TOPIC_TIMEOUT_S = 30
 
 
 @dataclass
@@ -51,43 +57,45 @@ class Member:
         except (FileNotFoundError, json.JSONDecodeError):
             return {}
 
-
-def create_topics(bootstrap: str, built: Built, console: Console) -> dict[str, dict]:
-    """The planned topics, replication capped by the brokers this cluster really has.
-
-    Returns what each topic was created with where that differs from the plan, so the
-    inventory (what verification expects) says what really runs."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    metadata = admin.list_topics(timeout=10)
-    brokers = len(metadata.brokers)
-    wanted, capped = [], {}
-    for topic in built.plan.topics:
-        if topic.name in metadata.topics:
-            continue
-        rf = min(int(topic.replication_factor.value), brokers)
-        isr = min(int(topic.config["min.insync.replicas"].value), rf)
-        config = {k: to_property(d.value) for k, d in topic.config.items()}
-        config["min.insync.replicas"] = str(isr)
-        if rf < int(topic.replication_factor.value):
-            capped[topic.name] = {"replication_factor": rf, "min.insync.replicas": isr}
-            console.print(
-                f"topic {topic.name}: replication factor {rf} instead of "
-                f"{topic.replication_factor.value}: this cluster has {brokers} broker(s)"
-            )
-        wanted.append(NewTopic(topic.name, int(topic.partitions.value), rf, config=config))
-    for future in admin.create_topics(wanted).values():
-        future.result(timeout=30)
-    return capped
+    def last_line(self) -> str:
+        try:
+            lines = self.log.read_text(errors="replace").splitlines()
+        except OSError:
+            return "no log"
+        return lines[-1][:80] if lines else "an empty log"
 
 
-def members(built: Built, out: Path) -> list[Member]:
+def create_topics(bootstrap: str, built: Built) -> list[str]:
+    """The planned topics with their planned partitions, replication and configs; the
+    names of those that were already there (left as they are)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    existing = admin.list_topics(timeout=10).topics
+    wanted = [
+        NewTopic(
+            topic.name,
+            int(topic.partitions.value),
+            int(topic.replication_factor.value),
+            config={k: to_property(d.value) for k, d in topic.config.items()},
+        )
+        for topic in built.plan.topics
+        if topic.name not in existing
+    ]
+    for name, future in admin.create_topics(wanted, request_timeout=TOPIC_TIMEOUT_S).items():
+        try:
+            future.result(timeout=TOPIC_TIMEOUT_S)
+        except KafkaException as err:
+            raise ClusterError(f"topic {name}: {err.args[0].str()}") from None
+    return [t.name for t in built.plan.topics if t.name in existing]
+
+
+def members(built: Built) -> list[Member]:
     return [
         Member(
             node=node.name,
             group=share.group,
-            config=out / node.name / f"consumer-{share.group}.properties",
-            status=out / node.name / f"status-{share.group}.json",
-            log=out / node.name / f"consumers-{share.group}.log",
+            config=Path(node.config_dir) / f"consumer-{share.group}.properties",
+            status=Path(share.status_file),
+            log=Path(node.config_dir) / f"consumers-{share.group}.log",
         )
         for node in built.plan.nodes
         for share in node.consumers
@@ -100,10 +108,15 @@ def live_table(group_members: list[Member], fed: dict[str, int]) -> Table:
         table.add_column(column, justify="left" if column in ("node", "group") else "right")
     for m in group_members:
         f = m.figures()
+        if m.process is not None and m.process.poll() is not None:
+            # A supervisor that died would otherwise show its last figures forever.
+            workers = f"[bold red]exited {m.process.returncode}[/]: {escape(m.last_line())}"
+        else:
+            workers = f"{f.get('workers_alive', 0)}/{f.get('processes', '?')}"
         table.add_row(
             m.node,
             m.group,
-            f"{f.get('workers_alive', 0)}/{f.get('processes', '?')}",
+            workers,
             str(f.get("partitions_owned", 0)),
             f"{f.get('records_per_s', 0):,}",
             f"{f.get('lag', 0):,}",
@@ -115,33 +128,29 @@ def live_table(group_members: list[Member], fed: dict[str, int]) -> Table:
 
 
 class LocalRuntime:
-    def __init__(self, built: Built, out: Path, demo: int, console: Console):
-        self.built, self.out, self.demo, self.console = built, out, demo, console
-        self.members = members(built, out)
-        self.broker: LocalBroker | None = None
+    def __init__(self, built: Built, demo: int, console: Console):
+        if built.plan.cluster.placement != "local":
+            raise ValueError("the local runtime runs a plan made for the local placement")
+        self.built, self.demo, self.console = built, demo, console
+        self.out = Path(built.plan.nodes[0].config_dir).parent
+        self.members = members(built)
+        self.cluster = LocalCluster(built.plan, log=console.print)
         self.stopping = threading.Event()
         self.fed: dict[str, int] = {}
 
     def stop(self, *_args) -> None:
         self.stopping.set()
 
-    def start_member(self, member: Member, bootstrap: str) -> None:
+    def start_member(self, member: Member) -> None:
         member.process = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "consumers",
-                "--config",
-                str(member.config),
-                "--bootstrap-servers",
-                bootstrap,
-                "--status-file",
-                str(member.status),
+                sys.executable, "-m", "consumers", "--config", str(member.config),
+                "--status-file", str(member.status),
             ],
             cwd=REPO,
             stdout=subprocess.DEVNULL,  # records of a stdout sink stay out of the live view
             stderr=member.log.open("w"),
-        )
+        )  # fmt: skip
 
     def feed(self, bootstrap: str) -> None:
         for group in self.built.plan.groups:
@@ -151,24 +160,20 @@ class LocalRuntime:
             produce(bootstrap, group.topic, demo_lines(self.demo), self.demo, producer)
             self.fed[group.topic] = self.demo
 
-    def write_inventory(self, bootstrap: str, capped: dict[str, dict]) -> Path:
+    def write_inventory(self) -> Path:
         inventory = build_inventory(self.built.plan, self.built.rendered)
-        for topic in inventory["topics"]:
-            if topic["name"] in capped:
-                topic["replication_factor"] = capped[topic["name"]]["replication_factor"]
-                topic["config"]["min.insync.replicas"] = capped[topic["name"]][
-                    "min.insync.replicas"
-                ]
         inventory["runtime"] = {
             "kind": "local",
-            "out_dir": str(self.out.resolve()),
-            "bootstrap_servers": bootstrap,
+            "out_dir": str(self.out),
+            "bootstrap_servers": self.cluster.bootstrap,
+            "kafka": self.cluster.inventory(),
             "consumers": [
                 {
                     "node": m.node,
                     "group": m.group,
                     "pid": m.process.pid if m.process else None,
                     "status_file": str(m.status),
+                    "log": str(m.log),
                 }
                 for m in self.members
             ],
@@ -180,26 +185,30 @@ class LocalRuntime:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
-        write(self.built.rendered, self.out, {"plan.json": self.built.plan.to_json()})
-        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        install(self.built.rendered)
+        (self.out / "plan.json").write_text(self.built.plan.to_json())
+        release = self.cluster.release.version
         try:
-            if not bootstrap:
-                self.broker = LocalBroker(cluster_id=self.built.plan.cluster.cluster_id)
-                bootstrap = self.broker.start()
-                self.console.print(f"Tansu broker on {bootstrap} (memory only)")
-            capped = create_topics(bootstrap, self.built, self.console)
+            self.console.print(f"starting Kafka {release} ({self.built.plan.cluster.mode})")
+            bootstrap = self.cluster.start()
+            self.console.print(f"cluster ready at {bootstrap}")
+            kept = create_topics(bootstrap, self.built)
+            if kept:
+                self.console.print(f"topics already there, left as they are: {', '.join(kept)}")
             for member in self.members:
-                self.start_member(member, bootstrap)
-            inventory = self.write_inventory(bootstrap, capped)
-            self.console.print(f"inventory: {inventory}; logs: {self.out}/<node>/consumers-*.log")
+                self.start_member(member)
+            inventory = self.write_inventory()
+            self.console.print(f"inventory: {inventory}; logs: {self.out}/<node>/*.log")
             if self.demo:
                 threading.Thread(target=self.feed, args=(bootstrap,), daemon=True).start()
             with Live(console=self.console, refresh_per_second=2) as live:
                 while not self.stopping.wait(0.5):
                     live.update(live_table(self.members, self.fed))
-        finally:
-            code = self.teardown()
-        return code
+        except (ClusterError, MavenError) as err:
+            print(f"up --local: {err}", file=sys.stderr)
+            self.teardown()
+            return EXIT_FAILED
+        return self.teardown()
 
     def teardown(self) -> int:
         clean = True
@@ -214,9 +223,6 @@ class LocalRuntime:
                     member.process.kill()
                     member.process.wait()
                     clean = False
-        if self.broker:
-            self.broker.stop()
-        self.console.print(
-            "stopped: consumers " + ("exited cleanly" if clean else "did not exit cleanly")
-        )
-        return 0 if clean else 1
+        clean &= self.cluster.stop()
+        self.console.print("stopped: " + ("everything exited cleanly" if clean else "not cleanly"))
+        return 0 if clean else EXIT_FAILED

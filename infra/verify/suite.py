@@ -8,6 +8,7 @@ as not run, with the reason.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
@@ -15,7 +16,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+
+from infra.problems import EXIT_BAD_INPUT
 
 REPO = Path(__file__).resolve().parents[2]
 WIDTH = 36
@@ -53,39 +57,54 @@ def table(rows: list[dict[str, str]]) -> Table:
     for column in ("node", "check", "expected", "actual", "result"):
         view.add_column(column, overflow="fold")
     for row in rows:
-        view.add_row(
-            row["node"],
-            row["check"],
-            _short(row["expected"]),
-            _short(row["actual"]),
+        view.add_row(  # what the target said is text, never markup
+            escape(row["node"]),
+            escape(row["check"]),
+            escape(_short(row["expected"])),
+            escape(_short(row["actual"])),
             f"[{styles[row['result']]}]{row['result']}[/]",
         )
     return view
 
 
+def _readable(inventory: Path) -> str | None:
+    """Why the inventory cannot be verified against, or None."""
+    try:
+        data = json.loads(inventory.read_text())
+    except OSError as err:
+        return f"cannot read it: {err.strerror}"
+    except json.JSONDecodeError as err:
+        return f"not JSON: {err}"
+    if not isinstance(data, dict) or not {"cluster", "nodes", "topics", "groups"} <= set(data):
+        return "not an inventory (python -m infra plan SPEC --inventory writes one)"
+    return None
+
+
 def verify(inventory: Path | None, stack: str | None, junit: Path, console: Console) -> int:
+    """Run the suite; the table shows this run's results or none (never an older file's)."""
+    if inventory is not None and (why := _readable(inventory)):
+        print(f"verify: --inventory {inventory}: {why}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     target = ["--stack", stack] if stack else ["--inventory", str(inventory)]
+    junit.unlink(missing_ok=True)
+    console.print(f"verifying {stack or inventory} (one line per check):")
     completed = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "pytest",
-            "tests/infra",
-            *target,
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-o",
-            "junit_family=xunit1",
-            f"--junitxml={junit}",
+            sys.executable, "-m", "pytest", "tests/infra", *target, "-q", "-p", "no:cacheprovider",
+            "-o", "junit_family=xunit1", f"--junitxml={junit}",
         ],
         cwd=REPO,
-        capture_output=True,
+        stdout=subprocess.PIPE,  # pytest's own summary: shown only when the suite cannot run
         text=True,
-    )
-    if not junit.exists():  # the suite could not start: say why, in its own words
-        console.print(completed.stdout[-2000:] + completed.stderr[-2000:])
-        return 2
+    )  # fmt: skip
+    if not junit.exists() or completed.returncode in (2, 3, 4):  # could not start or collect
+        said = [line for line in completed.stdout.splitlines() if line.strip()]
+        errors = [line for line in said if "Error" in line or line.startswith("E ")]
+        print(
+            f"verify: the suite could not run: {(errors or said or ['no output'])[-1]}",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     rows = results(junit)
     console.print(table(rows))
     counts = {

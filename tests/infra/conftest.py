@@ -2,22 +2,36 @@
 
 Run it with `python -m infra verify` (which also prints the table and writes JUnit),
 or directly: pytest tests/infra --inventory FILE | --stack NAME. Each test records
-node, check, expected and actual as JUnit properties. A check the target cannot answer
-is skipped with `not run: <reason>`, never passed.
+node, check, expected and actual as JUnit properties, and prints one progress line. A
+check the target cannot answer is skipped with `not run: <reason>`, never passed.
+
+The target of a node check is testinfra's: `docker://<container>` on the node's Docker
+host for a provisioned stack, `local://` for the local runtime (whose JVMs and
+supervisors are processes here, their pids in the inventory's runtime section).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
-from functools import cache
+import sys
+from dataclasses import dataclass
+from functools import cache, cached_property
 from pathlib import Path
 
 import docker
 import pytest
 import testinfra
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 from testinfra.backend.docker import DockerBackend
 from testinfra.host import Host
+
+from infra.ops.stacks import backend_url
+
+LOCAL = testinfra.get_host("local://")
+REACH_TIMEOUT_S = 10
 
 
 def pytest_addoption(parser):
@@ -31,13 +45,15 @@ def pytest_addoption(parser):
 def load_inventory(config) -> dict:
     path, stack = config.getoption("--inventory"), config.getoption("--stack")
     if stack:
-        out = subprocess.run(
+        done = subprocess.run(
             ["pulumi", "stack", "output", "inventory", "--json", "--stack", stack],
             capture_output=True,
             text=True,
-            check=True,
-        ).stdout
-        return json.loads(out)
+            env={**os.environ, "PULUMI_BACKEND_URL": backend_url()},
+        )
+        if done.returncode != 0:
+            raise pytest.UsageError(f"stack {stack}: {done.stderr.strip().splitlines()[-1]}")
+        return json.loads(done.stdout)
     if not path:
         raise pytest.UsageError("tests/infra needs --inventory FILE or --stack NAME")
     return json.loads(Path(path).read_text())
@@ -47,38 +63,133 @@ def pytest_configure(config):
     config.inventory = load_inventory(config)
 
 
-def _members(inventory: dict) -> list[dict]:
-    """One entry per consumer group share: its node, group, container and planned workers."""
-    runtime = {
-        (c["node"], c["group"]): c for c in inventory.get("runtime", {}).get("consumers", [])
-    }
+# -- what runs, as the inventory says
+
+
+def runtime_of(inventory: dict) -> dict:
+    return inventory.get("runtime", {"kind": "docker"})
+
+
+@dataclass(frozen=True)
+class Jvm:
+    """One Kafka or ZooKeeper JVM of the inventory: a container, or a local process."""
+
+    node: dict
+    service: str  # "kafka" or "zookeeper"
+    runtime: dict
+
+    @property
+    def local(self) -> bool:
+        return self.runtime["kind"] == "local"
+
+    @property
+    def id(self) -> str:
+        return f"{self.node['name']}/{self.service}"
+
+    @property
+    def container(self) -> str:
+        return self.node["containers"][self.service]
+
+    @property
+    def match(self) -> str:
+        return next(p["match"] for p in self.node["processes"] if p["service"] == self.service)
+
+    @cached_property
+    def entry(self) -> dict:
+        """The local runtime's record of this JVM (pid, log, ...)."""
+        return next(
+            e
+            for e in self.runtime.get("kafka", [])
+            if (e["node"], e["service"]) == (self.node["name"], self.service)
+        )
+
+    @property
+    def host(self) -> Host:
+        return LOCAL if self.local else in_container(self.node["host"], self.container)
+
+    def processes(self) -> list:
+        """The JVM's process (not stopped, not a zombie), found by its pid or main class."""
+        if self.local:
+            found = self.host.process.filter(pid=self.entry["pid"])
+        else:
+            found = self.host.process.filter()
+        return [p for p in found if self.match in p.args and p.stat[0] not in "ZT"]
+
+
+@dataclass(frozen=True)
+class Member:
+    """One consumer node's share of one group: a supervisor and its workers."""
+
+    node: str
+    host_name: str  # the node's Docker host
+    group: str
+    workers: int
+    container: str
+    status_file: str
+    runtime: dict
+
+    @property
+    def id(self) -> str:
+        return f"{self.node}/{self.group}"
+
+    @property
+    def host(self) -> Host:
+        if self.runtime["kind"] == "local":
+            return LOCAL
+        return in_container(self.host_name, self.container)
+
+    @property
+    def pid(self) -> int:
+        """The supervisor: the image's entrypoint in a container; locally, its recorded pid."""
+        if self.runtime["kind"] != "local":
+            return 1
+        return next(
+            c["pid"]
+            for c in self.runtime["consumers"]
+            if (c["node"], c["group"]) == (self.node, self.group)
+        )
+
+
+def jvms(inventory: dict) -> list[Jvm]:
+    runtime = runtime_of(inventory)
     return [
-        {
-            "node": node["name"],
-            "host": node["host"],
-            **process,
-            **runtime.get((node["name"], process["group"]), {}),
-        }
+        Jvm(node, service, runtime)
         for node in inventory["nodes"]
-        for process in node["processes"]
-        if process["service"] == "consumer"
+        for service in ("zookeeper", "kafka")
+        if service in node["containers"]
+    ]
+
+
+def members(inventory: dict) -> list[Member]:
+    runtime = runtime_of(inventory)
+    return [
+        Member(
+            node=node["name"],
+            host_name=node["host"],
+            group=p["group"],
+            workers=p["workers"],
+            container=p["container"],
+            status_file=p["status_file"],
+            runtime=runtime,
+        )
+        for node in inventory["nodes"]
+        for p in node["processes"]
+        if p["service"] == "consumer"
     ]
 
 
 def pytest_generate_tests(metafunc):
     inventory = metafunc.config.inventory
     nodes = inventory["nodes"]
-    services = [(n, s) for n in nodes for s in ("kafka", "zookeeper") if s in n["containers"]]
+    every = jvms(inventory)
+    zookeepers = [n for n in nodes if n["zookeeper_id"]]
     params = {
-        "member": (_members(inventory), lambda m: f"{m['node']}/{m['group']}"),
-        "node_file": ([(n, f) for n in nodes for f in n["files"]], lambda nf: nf[1]["container"]),
-        "service_node": (services, lambda ns: f"{ns[0]['name']}/{ns[1]}"),
-        "broker_node": ([n for n in nodes if n["num_partitions"]], lambda n: n["name"]),
-        "zookeeper_node": ([n for n in nodes if n["zookeeper_id"]], lambda n: n["name"]),
-        "ensemble": (
-            [zk] if (zk := [n for n in nodes if n["zookeeper_id"]]) else [],
-            lambda _: "zookeeper",
-        ),
+        "jvm": (every, lambda j: j.id),
+        "kafka": ([j for j in every if j.service == "kafka"], lambda j: j.node["name"]),
+        "zookeeper": ([j for j in every if j.service == "zookeeper"], lambda j: j.node["name"]),
+        "member": (members(inventory), lambda m: m.id),
+        "node_file": ([(n, f) for n in nodes for f in n["files"]], lambda nf: nf[1]["path"]),
+        "ensemble": ([zookeepers] if zookeepers else [], lambda _: "zookeeper"),
         "topic": (inventory["topics"], lambda t: t["name"]),
         "group": (inventory["groups"], lambda g: g["group"]),
     }
@@ -100,6 +211,15 @@ def pytest_collection_modifyitems(config, items):
     if empty:
         config.hook.pytest_deselected(items=empty)
         items[:] = [item for item in items if item not in empty]
+
+
+def pytest_runtest_logreport(report):
+    """One line per check as it ends, so a long verification shows where it is."""
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        props = dict(report.user_properties)
+        what = f"{props.get('node', '')}: {props.get('check', report.nodeid.split('::')[-1])}"
+        outcome = "not run" if report.outcome == "skipped" else report.outcome
+        print(f"  {what} ... {outcome}", file=sys.__stderr__, flush=True)
 
 
 # -- a node's Docker host
@@ -133,24 +253,37 @@ def in_container(host: str, container: str) -> Host:
     return Host(_DockerOnHost(container, host))
 
 
+# -- the cluster, asked once
+
+
+@dataclass(frozen=True)
+class Cluster:
+    bootstrap: str
+    admin: AdminClient  # one client for the run: its futures need it alive
+    metadata: object | None  # ClusterMetadata, or None when it did not answer
+    error: str
+
+
 @pytest.fixture(scope="session")
 def inventory(pytestconfig) -> dict:
     return pytestconfig.inventory
 
 
 @pytest.fixture(scope="session")
-def members(inventory) -> list[dict]:
-    return _members(inventory)
-
-
-@pytest.fixture(scope="session")
 def runtime(inventory) -> dict:
-    return inventory.get("runtime", {"kind": "docker"})
+    return runtime_of(inventory)
 
 
 @pytest.fixture(scope="session")
-def bootstrap(inventory, runtime) -> str:
-    return runtime.get("bootstrap_servers") or inventory["cluster"]["bootstrap_servers"]
+def cluster(inventory, runtime) -> Cluster:
+    """The cluster's metadata, asked once: an unreachable cluster costs one timeout, and
+    every check that needs it is then reported as not run."""
+    bootstrap = runtime.get("bootstrap_servers") or inventory["cluster"]["bootstrap_servers"]
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    try:
+        return Cluster(bootstrap, admin, admin.list_topics(timeout=REACH_TIMEOUT_S), "")
+    except KafkaException as err:
+        return Cluster(bootstrap, admin, None, err.args[0].str())
 
 
 @pytest.fixture
@@ -178,3 +311,19 @@ def not_run(record_property):
         pytest.skip(f"not run: {reason}")
 
     return skip
+
+
+@pytest.fixture
+def answering(cluster, not_run):
+    """answering(name): the cluster, or this check reported as not run because it is not."""
+
+    def ask(name: str) -> Cluster:
+        if cluster.metadata is None:
+            not_run(
+                "cluster",
+                name,
+                f"the cluster did not answer at {cluster.bootstrap} (see brokers reachable)",
+            )
+        return cluster
+
+    return ask

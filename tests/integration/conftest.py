@@ -1,4 +1,5 @@
-"""A broker for the integration tests: KAFKA_BOOTSTRAP_SERVERS if set, else a local Tansu."""
+"""A broker for the integration tests: KAFKA_BOOTSTRAP_SERVERS if set, else a real
+single-node Kafka on this machine (tests/integration/specs/test-broker.yaml)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,21 @@ import uuid
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from infra.runtime.broker import LocalBroker
 from scripts.docker_env import engine
+from tests.conftest import REPO
+from tests.integration.kafka_helpers import local_cluster
+
+TEST_BROKER = REPO / "tests/integration/specs/test-broker.yaml"
 
 
 @pytest.fixture(scope="session")
-def bootstrap():
+def bootstrap(tmp_path_factory):
     given = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if given:
         yield given
         return
-    with LocalBroker() as started:
-        yield started
+    with local_cluster(TEST_BROKER, tmp_path_factory.mktemp("test-broker")) as (cluster, _):
+        yield cluster.bootstrap
 
 
 @pytest.fixture

@@ -1,30 +1,69 @@
-"""Reading topics back and running a consumer deployment, for the integration tests.
-
-Tansu's high watermarks can trail its log, so records are counted by reading them
-until the topic has been quiet for a while, never from offsets.
-"""
+"""Real Kafka clusters on this machine, reading topics back and running a consumer
+deployment, for the integration tests."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import yaml
 from confluent_kafka import Consumer, TopicPartition
 
-from tests.conftest import REPO
+from infra.build import Built, build
+from infra.model.topology import PORT_OFFSETS, Placement
+from infra.render.files import install
+from infra.runtime.cluster import LocalCluster, port_taken
+from tests.conftest import REPO, TEST_LOCAL_CORES
 
-# Tansu settles a group after half the session timeout: 6 s (Kafka's minimum) keeps it ~3 s.
+# Kafka's group.min.session.timeout.ms: a dead worker's partitions move within 6 s.
 TEST_SESSION_TIMEOUT_MS = 6000
 
 
+def free_port_block(nodes: int) -> int:
+    """A port block (infra/model/topology.py) whose every port is free for `nodes` nodes."""
+    while True:
+        base = random.randrange(30_000, 60_000 - 10 * nodes, 10)
+        ports = [base + 10 * k + offset for k in range(nodes) for offset in PORT_OFFSETS.values()]
+        if not any(port_taken(p) for p in ports):
+            return base
+
+
+def local_build(spec: str | Path | dict, out: Path) -> Built:
+    """A spec (a path, or a dict written to OUT/spec.yaml) planned for the local placement."""
+    if isinstance(spec, dict):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "spec.yaml").write_text(yaml.safe_dump(spec))
+        spec = out / "spec.yaml"
+    nodes = len(yaml.safe_load(Path(spec).read_text())["nodes"])
+    placement = Placement.local(str(out.resolve()), free_port_block(nodes))
+    return build(str(spec), TEST_LOCAL_CORES, placement)
+
+
+@contextlib.contextmanager
+def local_cluster(spec: str | Path | dict, out: Path) -> Iterator[tuple[LocalCluster, Built]]:
+    """The spec's cluster running on real Kafka JVMs; stopped, with nothing left, after."""
+    built = local_build(spec, out)
+    install(built.rendered)
+    cluster = LocalCluster(built.plan, log=lambda _line: None)
+    cluster.start()
+    try:
+        yield cluster, built
+    finally:
+        cluster.stop()
+
+
 def read_topic(bootstrap: str, topic: str, quiet_s: float = 3.0, timeout_s: float = 120.0):
-    """Every record of `topic` (value, headers), read until nothing came for `quiet_s`."""
+    """Every record of `topic` (value, headers), read until nothing came for `quiet_s`
+    (records still being written arrive too)."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,

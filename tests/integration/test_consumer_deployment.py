@@ -1,4 +1,4 @@
-"""The consumer deployment against a real broker (Tansu, or KAFKA_BOOTSTRAP_SERVERS)."""
+"""The consumer deployment against a real Kafka broker (or KAFKA_BOOTSTRAP_SERVERS)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,11 @@
-"""`python -m infra up --local`: up, consuming the planned group, then down leaving nothing."""
+"""`python -m infra up --local`: the planned cluster on real Kafka, the planned group
+consuming, then down leaving nothing; a broker that cannot start is one line."""
 
 from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import orjson
 
 from tests.conftest import REPO
-from tests.integration.kafka_helpers import read_topic, wait_for
+from tests.integration.kafka_helpers import free_port_block, read_topic, wait_for
 
 
 def descendants(pid: int) -> set[int]:
@@ -48,6 +50,8 @@ def test_local_runtime_runs_the_plan_and_tears_everything_down(tmp_path):
             str(out),
             "--demo",
             "3000",
+            "--port-base",
+            str(free_port_block(4)),
         ],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
@@ -59,7 +63,7 @@ def test_local_runtime_runs_the_plan_and_tears_everything_down(tmp_path):
                 (out / "inventory.json").exists()
                 and json.loads((out / "inventory.json").read_text())
             ),
-            60,
+            180,  # the first run resolves Kafka's jars from Maven Central
             "the inventory",
         )
         (group,) = inventory["groups"]
@@ -82,10 +86,59 @@ def test_local_runtime_runs_the_plan_and_tears_everything_down(tmp_path):
         )
         assert {orjson.loads(v)["format"] for v, _ in parsed} == {"rfc5424"}
         started = descendants(runtime.pid)
-        assert len(started) >= 1 + 1 + 8  # the broker (unless given), a supervisor, 8 workers
+        jvms = [e["pid"] for e in inventory["runtime"]["kafka"]]
+        assert len(jvms) == 3 and set(jvms) <= started  # three Kafka JVMs, its own children
+        assert len(started) >= 3 + 1 + 8  # and a supervisor with its 8 workers
     finally:
         runtime.send_signal(signal.SIGTERM)
         code = runtime.wait(timeout=90)
     assert code == 0, (tmp_path / "runtime.err").read_text()
     assert [pid for pid in started if alive(pid)] == []
     assert (out / "parsers-1" / "consumer-siem-parsers.properties").exists()
+
+
+def up_local(out: Path, port_base: int, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "infra", "up", "--local", "specs/three-node-kraft.yaml",
+         "--out", str(out), "--demo", "0", "--port-base", str(port_base), *extra],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def java_processes_under(out: Path) -> list[str]:
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return [line for line in ps.splitlines() if "java" in line and str(out) in line]
+
+
+def test_a_broker_that_cannot_start_is_one_line_and_nothing_is_left(tmp_path):
+    out = tmp_path / "local"
+    # kafka-2's storage says it belongs to another cluster: Kafka's storage tool refuses it.
+    data = out / "kafka-2" / "data"
+    data.mkdir(parents=True)
+    (data / "meta.properties").write_text(
+        "version=1\ncluster.id=AAAAAAAAAAAAAAAAAAAAAA\nnode.id=2\n"
+        "directory.id=ZZZZZZZZZZZZZZZZZZZZZZ\n"
+    )
+    done = up_local(out, free_port_block(4))
+    assert done.returncode == 1, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(
+        f"up --local: kafka-2 could not format its storage; {out}/kafka-2/kafka.log says: "
+    )
+    assert line.endswith("but read AAAAAAAAAAAAAAAAAAAAAA")  # Kafka's own words
+    assert java_processes_under(out) == []
+
+
+def test_a_taken_port_is_one_line_and_starts_nothing(tmp_path):
+    out = tmp_path / "local"
+    base = free_port_block(4)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", base + 12))  # kafka-2's EXTERNAL listener
+        holder.listen()
+        done = up_local(out, base)
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"up --local: port {base + 12} (kafka-2 EXTERNAL) on 127.0.0.1 is taken: stop what "
+        "holds it, or plan another block with --port-base\n"
+    )
+    assert java_processes_under(out) == []

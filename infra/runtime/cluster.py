@@ -1,0 +1,310 @@
+"""The planned Kafka cluster as JVMs on this machine: real Apache Kafka from Maven jars.
+
+`LocalCluster(plan).start()` runs every planned Kafka node (and, in ZooKeeper mode, the
+ensemble first) from the files `render` wrote for the local placement, formats KRaft
+storage once, and returns when the cluster answers: every ZooKeeper member serves and
+one leads, every planned broker is registered. A node that exits or does not answer
+in time is one line naming it, its log and the log's last error; whatever was started
+is stopped again. `stop()` stops brokers, then controllers, then ZooKeeper, each group
+at once (a combined node stopped alone waits for a quorum that is leaving), and kills
+what outlives its grace period.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from infra.kafka.releases import RELEASES, Release
+from infra.model.plan import NodePlan, Plan
+from infra.runtime import jvm
+from infra.runtime.maven import kafka_libs
+
+START_TIMEOUT_S = 120.0
+STOP_GRACE_S = 30.0
+# A clean stop of a JVM that traps SIGTERM still exits 128 + 15.
+CLEAN_EXITS = (0, 128 + signal.SIGTERM)
+
+
+class ClusterError(RuntimeError):
+    """The cluster cannot start; the message is the one line for the operator."""
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel SIGTERMs it if the runtime dies, so no JVM
+    outlives a runtime that was killed without the chance to stop it."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class Service:
+    """One JVM of the plan: a node's Kafka or ZooKeeper."""
+
+    node: NodePlan
+    kind: str  # "kafka" or "zookeeper"
+    log: Path
+    process: subprocess.Popen | None = None
+
+    @property
+    def name(self) -> str:
+        return self.node.name if self.kind == "kafka" else f"{self.node.name}/zookeeper"
+
+    @property
+    def config(self) -> str:
+        file = "server.properties" if self.kind == "kafka" else "zookeeper.properties"
+        return f"{self.node.config_dir}/{file}"
+
+    @property
+    def client_port(self) -> str:
+        """The listener its clients use: a broker's EXTERNAL, a controller's own, ZooKeeper's."""
+        if self.kind == "zookeeper":
+            return "zookeeper-client"
+        return "EXTERNAL" if "broker" in self.node.roles else "CONTROLLER"
+
+    def port(self, name: str) -> int:
+        return next(p.container for p in self.node.ports if p.name == name)
+
+    def last_error(self) -> str:
+        try:
+            lines = self.log.read_text(errors="replace").splitlines()
+        except OSError:
+            return "no log written"
+        errors = [line for line in lines if " ERROR " in line or "Exception" in line]
+        return (errors or lines or ["an empty log"])[-1].strip()[:300]
+
+    def failed(self, what: str) -> ClusterError:
+        return ClusterError(f"{self.name} {what}; {self.log} says: {self.last_error()}")
+
+
+def zookeeper_mode(port: int) -> str | None:
+    """leader, follower or standalone, from ZooKeeper's `srvr` command; None if silent."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+            conn.sendall(b"srvr")
+            answer = b""
+            while chunk := conn.recv(4096):
+                answer += chunk
+    except OSError:
+        return None
+    modes = [
+        line.split(":", 1)[1].strip()
+        for line in answer.decode().splitlines()
+        if line.startswith("Mode:")
+    ]
+    return modes[0] if modes else None
+
+
+def port_taken(port: int) -> bool:
+    with socket.socket() as probe:
+        # As Kafka and ZooKeeper bind: a port left in TIME_WAIT by a stopped node is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+class LocalCluster:
+    def __init__(self, plan: Plan, log: Callable[[str], None] = print):
+        if plan.cluster.placement != "local":
+            raise ValueError("LocalCluster runs a plan made for the local placement")
+        self.plan, self.say = plan, log
+        self.release: Release = RELEASES[plan.cluster.kafka_version]
+        self.services = [
+            Service(node, kind, Path(node.config_dir) / f"{kind}.log")
+            for kind in ("zookeeper", "kafka")
+            for node in plan.nodes
+            if kind in node.containers
+        ]
+        self.libs: Path | None = None
+
+    # -- what runs
+
+    def of(self, kind: str) -> list[Service]:
+        return [s for s in self.services if s.kind == kind]
+
+    @property
+    def bootstrap(self) -> str:
+        return self.plan.cluster.bootstrap_servers
+
+    def brokers(self) -> list[Service]:
+        return [s for s in self.of("kafka") if "broker" in s.node.roles]
+
+    # -- start
+
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> str:
+        self._check_ports()
+        self.libs = kafka_libs(self.release)
+        try:
+            if self.of("zookeeper"):
+                self._start_all(self.of("zookeeper"))
+                self._wait(
+                    "the ZooKeeper ensemble to elect a leader", self._ensemble_ready, timeout_s
+                )
+            if self.plan.cluster.mode == "kraft":
+                self._format_storage()
+            self._start_all(self.of("kafka"))
+            self._wait("every planned broker to register", self._brokers_ready, timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        return self.bootstrap
+
+    def _check_ports(self) -> None:
+        for node in self.plan.nodes:
+            for port in node.ports:
+                if port_taken(port.container):
+                    raise ClusterError(
+                        f"port {port.container} ({node.name} {port.name}) on 127.0.0.1 is taken: "
+                        "stop what holds it, or plan another block with --port-base"
+                    )
+
+    def _command(self, service: Service) -> list[str]:
+        assert self.libs is not None
+        heap = jvm.heap_flags(service.kind, int(service.node.heap_mb[service.kind].value))
+        main = jvm.KAFKA_MAIN if service.kind == "kafka" else jvm.ZOOKEEPER_MAIN
+        return jvm.java(self.release, self.libs, main, [service.config], heap)
+
+    def _format_storage(self) -> None:
+        """KRaft storage, once per data dir (--ignore-formatted), all nodes at once."""
+        assert self.libs is not None
+        running = []
+        for service in self.of("kafka"):
+            args = [
+                "format",
+                "-t",
+                self.plan.cluster.cluster_id,
+                "-c",
+                service.config,
+                "--ignore-formatted",
+            ]
+            command = jvm.java(self.release, self.libs, jvm.STORAGE_TOOL, args, ["-Xmx256m"])
+            with service.log.open("a") as log:
+                running.append(
+                    (service, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
+                )
+        for service, process in running:
+            if process.wait() != 0:
+                raise service.failed("could not format its storage")
+
+    def _start_all(self, services: list[Service]) -> None:
+        for service in services:
+            with service.log.open("a") as log:
+                service.process = subprocess.Popen(
+                    self._command(service),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,  # Ctrl-C reaches the runtime, which stops in order
+                    preexec_fn=_die_with_parent,
+                )
+            self.say(f"  started {service.name} (pid {service.process.pid}), log {service.log}")
+
+    def _wait(self, what: str, ready: Callable[[], bool], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for service in self.services:
+                if service.process is not None and service.process.poll() is not None:
+                    raise service.failed(
+                        f"exited with code {service.process.returncode} while starting"
+                    )
+            if ready():
+                return
+            if time.monotonic() > deadline:
+                logs = ", ".join(str(s.log) for s in self.services)
+                raise ClusterError(
+                    f"timed out after {timeout_s:g} s waiting for {what}; see {logs}"
+                )
+            time.sleep(0.5)
+
+    def _ensemble_ready(self) -> bool:
+        modes = [zookeeper_mode(s.port("zookeeper-client")) for s in self.of("zookeeper")]
+        return None not in modes and (modes == ["standalone"] or modes.count("leader") == 1)
+
+    def _brokers_ready(self) -> bool:
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
+        try:
+            metadata = admin.list_topics(timeout=2)
+        except KafkaException:
+            return False
+        return len(metadata.brokers) == len(self.brokers())
+
+    def service(self, node: str, kind: str = "kafka") -> Service:
+        return next(s for s in self.services if (s.node.name, s.kind) == (node, kind))
+
+    def restart(self, service: Service, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Start a node that stopped (or was killed) and wait until every broker is back."""
+        if service.process is not None and service.process.poll() is None:
+            raise ClusterError(f"{service.name} is still running (pid {service.process.pid})")
+        self._start_all([service])
+        self._wait(f"{service.name} to rejoin", self._brokers_ready, timeout_s)
+
+    # -- stop
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> bool:
+        """Brokers, then controllers and combined nodes, then ZooKeeper; True if every JVM
+        stopped within its grace period."""
+        kafka = self.of("kafka")
+        phases = [
+            [s for s in kafka if s.node.roles and "controller" not in s.node.roles],
+            [s for s in kafka if "controller" in s.node.roles],
+            self.of("zookeeper"),
+        ]
+        clean = True
+        for phase in phases:
+            clean &= self._stop_all(
+                [s for s in phase if s.process and s.process.poll() is None], grace_s
+            )
+        return clean
+
+    def _stop_all(self, services: list[Service], grace_s: float) -> bool:
+        for service in services:
+            assert service.process is not None
+            service.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        clean = True
+        for service in services:
+            assert service.process is not None
+            try:
+                code = service.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                service.process.kill()
+                service.process.wait()
+                self.say(f"  {service.name} did not stop within {grace_s:g} s: killed")
+                clean = False
+                continue
+            clean &= code in CLEAN_EXITS
+        return clean
+
+    # -- what verification reads
+
+    def inventory(self) -> list[dict]:
+        """runtime.kafka of the inventory: one entry per JVM."""
+        entries = []
+        for service in self.services:
+            node = service.node
+            kafka = service.kind == "kafka"
+            entries.append(
+                {
+                    "node": node.name,
+                    "service": service.kind,
+                    "node_id": node.node_id if kafka else node.zookeeper_id,
+                    "roles": node.roles if kafka else ["zookeeper"],
+                    "pid": service.process.pid if service.process else None,
+                    "bootstrap": f"127.0.0.1:{service.port(service.client_port)}",
+                    "data_dir": node.data_dirs[service.kind],
+                    "log": str(service.log),
+                    "version": self.release.version if kafka else self.release.zookeeper,
+                }
+            )
+        return entries

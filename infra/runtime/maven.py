@@ -1,0 +1,82 @@
+"""Apache Kafka from Maven Central: a release's runtime classpath, resolved once, cached.
+
+`kafka_libs(release)` returns `~/.cache/kafka-log-cluster/kafka-<version>/libs`, the
+jars `java -cp 'libs/*' kafka.Kafka` needs. The first call runs Maven on the pom beside
+this module (and needs the network); it resolves into a scratch directory, checks that
+the main classes are there, then moves it into place, so a failed or interrupted run
+leaves nothing half-made. Later calls read the cache and work offline.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import zipfile
+from pathlib import Path
+
+from infra.kafka.releases import Release
+
+POM = Path(__file__).parent / "maven" / "kafka.xml"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kafka-log-cluster"
+# Classes a broker, its storage tool and (3.9) its ZooKeeper start from.
+MAIN_CLASSES = ("kafka/Kafka.class", "kafka/tools/StorageTool.class")
+ZOOKEEPER_MAIN = "org/apache/zookeeper/server/quorum/QuorumPeerMain.class"
+COMPLETE = ".complete"  # written last: its presence means every check passed
+
+
+class MavenError(RuntimeError):
+    """The classpath cannot be had; the message says what to install or fix."""
+
+
+def _classes(libs: Path) -> set[str]:
+    found: set[str] = set()
+    for jar in libs.glob("*.jar"):
+        with zipfile.ZipFile(jar) as archive:
+            found.update(archive.namelist())
+    return found
+
+
+def _check(libs: Path, release: Release) -> None:
+    wanted = [*MAIN_CLASSES, *([ZOOKEEPER_MAIN] if release.zookeeper else [])]
+    classes = _classes(libs)
+    missing = [c for c in wanted if c not in classes]
+    if missing:
+        raise MavenError(f"Kafka {release.version}'s jars lack {', '.join(missing)}")
+    binding = "log4j-slf4j-impl" if release.logging == "log4j2" else "slf4j-reload4j"
+    if not any(jar.name.startswith(binding) for jar in libs.glob("*.jar")):
+        raise MavenError(f"Kafka {release.version}'s jars lack the logging binding {binding}")
+
+
+def _resolve(release: Release, into: Path) -> None:
+    for tool, package in (("java", "openjdk-17-jre-headless"), ("mvn", "maven")):
+        if shutil.which(tool) is None:
+            raise MavenError(f"no {tool} on PATH: install {package} (Java 17+ and Maven 3.8+)")
+    command = [
+        "mvn", "--batch-mode", "--quiet", "-f", str(POM), "-P", release.logging,
+        f"-Dkafka.version={release.version}", f"-Dlog4j.version={release.log4j or 'unused'}",
+        "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={into}",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        said = [line for line in (done.stdout + done.stderr).splitlines() if "ERROR" in line]
+        why = said[0].removeprefix("[ERROR] ") if said else f"exit code {done.returncode}"
+        raise MavenError(f"Maven could not resolve Kafka {release.version}: {why}")
+
+
+def kafka_libs(release: Release, cache: Path = CACHE) -> Path:
+    """The release's classpath directory, resolved from Maven Central the first time."""
+    home = cache / f"kafka-{release.version}"
+    libs = home / "libs"
+    if (home / COMPLETE).exists():
+        return libs
+    home.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=home, prefix="resolving-") as scratch:
+        fresh = Path(scratch) / "libs"
+        _resolve(release, fresh)
+        _check(fresh, release)
+        shutil.rmtree(libs, ignore_errors=True)  # an earlier run's unchecked leftovers
+        fresh.rename(libs)
+    (home / COMPLETE).write_text("".join(f"{j.name}\n" for j in sorted(libs.glob("*.jar"))))
+    return libs

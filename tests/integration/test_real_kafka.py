@@ -1,0 +1,134 @@
+"""Every example spec on real Apache Kafka, and a broker killed under load.
+
+The rendered files of each example spec (local placement) are started by a broker of
+the spec's release, which must come up and answer: the final word on whether the
+renderer is right. Then, on the three-node cluster (RF 3, min ISR 2), a broker is
+SIGKILLed while an idempotent acks=all producer and the planned consumer group run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from consumers.produce import demo_lines
+from infra.runtime.local import create_topics
+from tests.conftest import EXAMPLE_SPECS, REPO
+from tests.integration.kafka_helpers import Deployment, local_cluster, read_topic, wait_for
+
+
+@pytest.mark.parametrize("spec", EXAMPLE_SPECS, ids=lambda p: p.stem)
+def test_the_rendered_files_run_on_kafka_of_their_release(spec, tmp_path):
+    with local_cluster(spec, tmp_path / "local") as (cluster, built):
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap, "log_level": 0})
+        metadata = admin.list_topics(timeout=10)
+        planned = {n.node_id for n in built.plan.nodes if "broker" in n.roles}
+        assert set(metadata.brokers) == planned
+        if built.plan.cluster.mode == "kraft":
+            assert metadata.cluster_id == built.plan.cluster.cluster_id
+        # A topic created without a count gets the planned default, whoever creates it.
+        controllers = [n for n in built.plan.nodes if "controller" in n.roles] or [
+            n for n in built.plan.nodes if "broker" in n.roles
+        ]
+        defaults = {
+            int(s["num.partitions"].value)
+            for n in controllers
+            for s in n.server_properties.values()
+            if "num.partitions" in s
+        }
+        assert len(defaults) == 1, defaults
+        admin.create_topics([NewTopic("no-count", -1, -1)])["no-count"].result(timeout=30)
+        created = admin.list_topics("no-count", timeout=10).topics["no-count"]
+        assert len(created.partitions) == defaults.pop()
+    assert cluster.stop() is True  # stopped already: nothing is left to stop
+
+
+def test_a_broker_killed_under_load_loses_no_acknowledged_record(tmp_path):
+    with local_cluster(REPO / "specs/three-node-kraft.yaml", tmp_path / "local") as (
+        cluster,
+        built,
+    ):
+        config = next(
+            f"{n.config_dir}/consumer-siem-parsers.properties"
+            for n in built.plan.nodes
+            if n.consumers
+        )
+        create_topics(cluster.bootstrap, built)  # logs.raw with RF 3 and min ISR 2, as planned
+        deployment = Deployment(tmp_path, "--config", config, "--processes", "3")
+        acked: set[int] = set()
+        stop = threading.Event()
+
+        def on_delivery(err, msg):
+            if err is None:
+                acked.add(int(msg.key()))
+
+        def produce():
+            producer = Producer(
+                {
+                    "bootstrap.servers": cluster.bootstrap,
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    "linger.ms": 5,
+                    "log_level": 0,
+                }
+            )
+            seq = 0
+            while not stop.is_set():
+                for line in demo_lines(500, seq):
+                    producer.produce(
+                        "logs.raw", key=str(seq).encode(), value=line, on_delivery=on_delivery
+                    )
+                    seq += 1
+                producer.poll(0)
+                time.sleep(0.05)
+            assert producer.flush(60) == 0
+
+        try:
+            wait_for(lambda: len(deployment.owned()) == 24, 90, "the group owning 24 partitions")
+            feeder = threading.Thread(target=produce)
+            feeder.start()
+            wait_for(lambda: len(acked) > 5_000, 60, "records flowing")
+            victim = cluster.service("kafka-2")
+            os.kill(victim.process.pid, signal.SIGKILL)
+            victim.process.wait()
+            time.sleep(3)  # writes go on with two of three replicas (min ISR 2)
+            during = len(acked)
+            cluster.restart(victim)
+            admin = AdminClient({"bootstrap.servers": cluster.bootstrap, "log_level": 0})
+            wait_for(
+                lambda: all(
+                    len(p.isrs) == 3
+                    for p in admin.list_topics("logs.raw", timeout=10)
+                    .topics["logs.raw"]
+                    .partitions.values()
+                ),
+                120,
+                "kafka-2 back in every ISR",
+            )
+            time.sleep(2)
+            stop.set()
+            feeder.join(timeout=90)
+            parsed = wait_for(
+                lambda: (
+                    (r := read_topic(cluster.bootstrap, "logs.parsed", quiet_s=3))
+                    and acked
+                    <= {int(orjson.loads(v)["structured_data"]["demo@32473"]["seq"]) for v, _ in r}
+                    and r
+                ),
+                180,
+                lambda: f"every acknowledged record parsed ({len(acked)} acknowledged)",
+            )
+        finally:
+            stop.set()
+            code = deployment.stop()
+    delivered = {int(orjson.loads(v)["structured_data"]["demo@32473"]["seq"]) for v, _ in parsed}
+    assert not acked - delivered, f"lost {len(acked - delivered)} acknowledged records"
+    assert len(acked) > during > 5_000  # the producer went on while kafka-2 was down
+    assert code == 0, deployment.log
