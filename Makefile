@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 SPEC   ?= specs/single-node.yaml
 STAMP  := $(VENV)/.installed
 
-.PHONY: up down test lint bench bench-plan bench-consumers clean
+.PHONY: up down test deps lint kafka bench bench-plan bench-cluster bench-consumers clean
 
 # A fresh clone has nothing: build the venv from the pinned requirements, once per change of them.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -13,13 +13,17 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-# `pulumi up` of stack dev where the Pulumi CLI and Docker exist, else the embedded
-# local runtime (a local broker and the planned consumer groups, until Ctrl-C).
-up: $(STAMP)
+# `pulumi up` of stack dev where the Pulumi CLI and Docker exist, else the local runtime
+# (the planned cluster as Kafka JVMs on this machine and its consumer groups, until Ctrl-C).
+up: $(STAMP) kafka
 	scripts/stack.sh up $(SPEC)
 
 down: $(STAMP)
 	scripts/stack.sh down $(SPEC)
+
+# Apache Kafka's jars from Maven Central, resolved once into ~/.cache/kafka-log-cluster/.
+kafka: $(STAMP)
+	$(PY) -m infra jars
 
 # Style, then the architecture: imports point one way (import-linter), the pure stages type-check.
 lint: $(STAMP)
@@ -28,10 +32,13 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(PY) -m mypy
 
-# The Docker engine and busybox the sweeper tests use come from Debian (as root).
-test: lint
-	scripts/test-deps.sh
+# Debian's Docker engine, busybox and debootstrap for the Docker tests (as root), Kafka's
+# jars; the tests start every broker, ZooKeeper and dockerd they use and stop them.
+test: lint deps kafka
 	$(PY) -m pytest
+
+deps:
+	scripts/test-deps.sh
 
 QUIX_VENV  := benchmarks/.venv-quix
 QUIX_STAMP := $(QUIX_VENV)/.installed
@@ -47,10 +54,13 @@ $(BENCH_STAMP): $(STAMP) benchmarks/requirements.txt
 	touch $@
 
 # Figures go to benchmarks/results/ (JSON, and PNG for the consumers).
-bench: bench-plan bench-consumers
+bench: bench-plan bench-cluster bench-consumers
 
 bench-plan: $(STAMP)
 	$(PY) benchmarks/plan_scale.py
+
+bench-cluster: kafka
+	$(PY) benchmarks/cluster_start.py
 
 bench-consumers: $(BENCH_STAMP) $(QUIX_STAMP)
 	$(PY) benchmarks/consumer_throughput.py

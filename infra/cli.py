@@ -68,6 +68,20 @@ def up(args: argparse.Namespace, console: Console) -> int:
     return LocalRuntime(_built(args.spec, placement), args.demo, console).run()
 
 
+def jars(args: argparse.Namespace, console: Console) -> int:
+    from infra.kafka.releases import RELEASES
+    from infra.runtime.maven import MavenError, kafka_libs
+
+    for release in RELEASES.values():
+        try:
+            libs = kafka_libs(release)
+        except MavenError as err:
+            print(f"jars: {err}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        console.print(f"Kafka {release.version}: {len(list(libs.glob('*.jar')))} jars in {libs}")
+    return 0
+
+
 def verify(args: argparse.Namespace, console: Console) -> int:
     from infra.verify.suite import inventory_file, verify
 
@@ -131,6 +145,13 @@ def _parser() -> argparse.ArgumentParser:
         default=LOCAL_PORT_BLOCK,
         help=f"node k listens on PORT_BASE+10k+1..9 (default {LOCAL_PORT_BLOCK})",
     )
+    jars_verb = verbs.add_parser(
+        "jars",
+        help="resolve each Kafka release's jars from Maven Central, once",
+        description="Resolve the broker classpath of every supported Kafka release into "
+        "~/.cache/kafka-log-cluster/kafka-<release>/libs (checked, then moved into place), "
+        "so the local runtime and the images work offline afterwards.",
+    )
     verify_verb = verbs.add_parser(
         "verify",
         help="check what runs against what was planned",
@@ -186,7 +207,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     for verb, run in (
         (plan_verb, plan), (render_verb, render), (check_verb, check), (up_verb, up),
-        (verify_verb, verify), (ci_verb, ci), (teardown_verb, teardown),
+        (jars_verb, jars), (verify_verb, verify), (ci_verb, ci), (teardown_verb, teardown),
     ):  # fmt: skip
         verb.set_defaults(run=run)
     return parser

@@ -10,12 +10,11 @@ No Pulumi engine can run where this is tested and no image can be pulled. So the
 program runs under Pulumi's mocks (infra/provision/program/mocks.py) and every network, volume,
 image and container it registers is created with the Docker SDK, input for input: a
 declaration Docker rejects fails here, and the environment cannot drift from the
-program. Only the images differ, as stack config the program already reads:
+program. Only the images are built here, as stack config the program already reads:
 
-  kafka-image          a stand-in (scripts/images/kafka-standin): Kafka's start scripts
-                       at Kafka's paths, serving each listener with a Tansu proxy in
-                       front of one Tansu store (an extra container, alias tansu-store)
-  zookeeper-image      Debian's ZooKeeper 3.8 package: a real ensemble
+  kafka-image          Apache Kafka of the plan's release: Debian's Java 17 and the jars
+                       from Maven Central, laid out like apache/kafka (scripts/images/kafka)
+  zookeeper-image      ZooKeeper 3.8.4 from Kafka 3.9's jars, entered like zookeeper:3.8.4
   consumer-base-image  a debootstrap Debian base, wheels fetched on the host
 
 Root filesystems are made once with debootstrap and cached in ~/.cache/kafka-log-cluster.
@@ -50,22 +49,22 @@ from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from infra.build import build  # noqa: E402
+from infra.kafka.releases import RELEASES, Release  # noqa: E402
 from infra.ops.sweeper import stacks_on, sweep  # noqa: E402
 from infra.problems import InputError  # noqa: E402
+from infra.provision.components.labels import PREFIX  # noqa: E402
 from infra.provision.program.mocks import Run, run_program  # noqa: E402
-from infra.runtime.broker import tansu_binary  # noqa: E402
+from infra.runtime import jvm  # noqa: E402
+from infra.runtime.maven import kafka_libs  # noqa: E402
 
 MIRROR = "http://deb.debian.org/debian"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kafka-log-cluster"
 # What each locally built base holds (procps: ps, for the process checks).
 ROOTFS = {
     "python3": "python3,python3-venv,procps",
-    "zookeeper": "zookeeper,openjdk-17-jre-headless,procps",
+    "jre": "openjdk-17-jre-headless,procps",
 }
 IMAGES = REPO / "scripts" / "images"
-KAFKA_STANDIN = "kafka-log-cluster/kafka-standin:tansu"
-ZOOKEEPER = "kafka-log-cluster/zookeeper:debian"
-STORE_ALIAS = "tansu-store"  # kafka-standin/kafka-server-start.sh's origin
 TOPIC_TIMEOUT_S = 30
 
 NETWORK = "docker:index/network:Network"
@@ -208,17 +207,80 @@ def consumers_image(client: docker.DockerClient, tag: str, args: dict) -> str:
     return build_image(client, REPO, "consumers/Dockerfile", args, tag)
 
 
-def kafka_standin_image(client: docker.DockerClient) -> str:
-    with tempfile.TemporaryDirectory(prefix="klc-standin-") as context:
-        shutil.copytree(IMAGES / "kafka-standin", context, dirs_exist_ok=True)
-        shutil.copy(tansu_binary(), Path(context) / "tansu")
-        args = {"BASE_IMAGE": base_image(client, "python3")}
-        return build_image(client, Path(context), "Dockerfile", args, KAFKA_STANDIN)
+def _start_scripts(release: Release, home: str) -> dict[str, str]:
+    """The images' entry points, as infra/runtime/jvm.py starts Kafka and ZooKeeper here:
+    the same classpath, flags and log config, and the variables the official images read
+    (KAFKA_HEAP_OPTS and KAFKA_OPTS; ZK_SERVER_HEAP)."""
+    log = jvm.log_flag(release, f"{home}/config/{jvm.log_config(release).name}")
+    java = f"java {{heap}} {' '.join(jvm.PERFORMANCE_OPTS)} {log} -cp '{home}/libs/*'"
+    header = "#!/bin/bash\n# Written by scripts/docker_env.py from infra/runtime/jvm.py.\n"
+    header += "set -euo pipefail\n"
+    kafka_heap = "${KAFKA_HEAP_OPTS:--Xmx1G -Xms1G} ${KAFKA_OPTS:-}"
+    zookeeper_heap = "-Xmx${ZK_SERVER_HEAP:-1000}m"
+    return {
+        "kafka-server-start.sh": header
+        + f'exec {java.format(heap=kafka_heap)} {jvm.KAFKA_MAIN} "$@"\n',
+        "kafka-storage.sh": header
+        + f'exec {java.format(heap="-Xmx256m")} {jvm.STORAGE_TOOL} "$@"\n',
+        "zkServer.sh": header
+        + f"""config=${{2:-/conf/zoo.cfg}}
+case ${{1:-}} in
+    start-foreground)
+        exec {java.format(heap=zookeeper_heap)} {jvm.ZOOKEEPER_MAIN} "$config" ;;
+    status)  # as ZooKeeper's own script does: ask the server (srvr) for its mode
+        port=$(sed -n 's/^clientPort=//p' "$config")
+        exec 3<>"/dev/tcp/127.0.0.1/$port"
+        printf srvr >&3
+        timeout 5 cat <&3 ;;
+    *) echo "usage: zkServer.sh start-foreground|status CONFIG" >&2; exit 2 ;;
+esac
+""",
+    }
+
+
+def _jvm_image(client: docker.DockerClient, kind: str, release: Release, tag: str) -> str:
+    """scripts/images/<kind> with the release's jars, its start scripts and log config;
+    the tag says what is inside, so an image is built once per content."""
+    home = "/opt/kafka" if kind == "kafka" else "/opt/zookeeper"
+    scripts = _start_scripts(release, home)
+    wanted = ["kafka-server-start.sh", "kafka-storage.sh"] if kind == "kafka" else ["zkServer.sh"]
+    libs = kafka_libs(release)
+    digest = hashlib.sha256()
+    for name in wanted:
+        digest.update(scripts[name].encode())
+    digest.update(
+        (IMAGES / kind / "Dockerfile").read_bytes() + jvm.log_config(release).read_bytes()
+    )
+    digest.update(" ".join(sorted(p.name for p in libs.glob("*.jar"))).encode())
+    tagged = f"{tag}-{digest.hexdigest()[:12]}"
+    if client.images.list(name=tagged):
+        return tagged
+    with tempfile.TemporaryDirectory(prefix=f"klc-{kind}-") as context:
+        root = Path(context)
+        shutil.copy(IMAGES / kind / "Dockerfile", root / "Dockerfile")
+        shutil.copytree(libs, root / "libs")
+        (root / "config").mkdir()
+        shutil.copy(jvm.log_config(release), root / "config")
+        (root / "bin").mkdir()
+        for name in wanted:
+            (root / "bin" / name).write_text(scripts[name])
+            (root / "bin" / name).chmod(0o755)
+        args = {
+            "BASE_IMAGE": base_image(client, "jre"),
+            "KAFKA_VERSION": release.version,
+            "ZOOKEEPER_VERSION": release.zookeeper,
+        }
+        return build_image(client, root, "Dockerfile", args, tagged)
+
+
+def kafka_image(client: docker.DockerClient, release: Release) -> str:
+    return _jvm_image(client, "kafka", release, f"kafka-log-cluster/kafka:{release.version}")
 
 
 def zookeeper_image(client: docker.DockerClient) -> str:
-    args = {"BASE_IMAGE": base_image(client, "zookeeper")}
-    return build_image(client, IMAGES / "zookeeper", "Dockerfile", args, ZOOKEEPER)
+    release = RELEASES["3.9"]  # ZooKeeper mode exists in 3.9 only; its jars carry ZooKeeper
+    tag = f"kafka-log-cluster/zookeeper:{release.zookeeper}"
+    return _jvm_image(client, "zookeeper", release, tag)
 
 
 # -- the environment
@@ -226,13 +288,13 @@ def zookeeper_image(client: docker.DockerClient) -> str:
 
 def declare(spec: str, stack: str, client: docker.DockerClient) -> Run:
     """The program's registrations for `spec`, with the images built here."""
-    zookeeper = build(spec).plan.cluster.mode == "zookeeper"  # a bad spec stops here
+    plan = build(spec).plan  # a bad spec stops here
     config = {
-        "kafka-image": kafka_standin_image(client),
+        "kafka-image": kafka_image(client, RELEASES[plan.cluster.kafka_version]),
         "consumer-base-image": base_image(client, "python3"),
         "consumer-pip-args": "--no-index",
     }
-    if zookeeper:
+    if plan.cluster.mode == "zookeeper":
         config["zookeeper-image"] = zookeeper_image(client)
     return run_program(spec, stack=stack, **config)
 
@@ -334,24 +396,6 @@ def wait_healthy(client: docker.DockerClient, name: str, timeout_s: float) -> No
         time.sleep(0.5)
 
 
-def store_container(client: docker.DockerClient, run: Run, network: dict) -> str:
-    """The Tansu store the stand-in brokers' proxies share, labelled like the network so
-    the sweeper removes it with the stack."""
-    plan = run.result["provisioned"].plan
-    name = f"{plan.cluster.name}-tansu-store"
-    labels = _labels(network) | {"kafka-log-cluster.role": "stand-in-store"}
-    client.containers.run(
-        KAFKA_STANDIN,
-        ["tansu", "broker", "--listener-url", "tcp://0.0.0.0:9092",
-         "--advertised-listener-url", f"tcp://{STORE_ALIAS}:9092",
-         "--cluster-id", plan.cluster.cluster_id],
-        name=name, labels=labels, detach=True, network=network["name"],
-        networking_config={network["name"]: client.api.create_endpoint_config(
-            aliases=[STORE_ALIAS])},
-    )  # fmt: skip
-    return name
-
-
 def create_topics(run: Run) -> None:
     (provider,) = run.recorder.of(KAFKA_PROVIDER)
     bootstrap = ",".join(json.loads(provider.inputs["bootstrapServers"]))
@@ -398,17 +442,23 @@ def create(client: docker.DockerClient, run: Run, console: Console) -> None:
     for image in run.recorder.of(REMOTE_IMAGE):
         if not client.images.list(name=image.inputs["name"]):
             raise CannotBuild(f"image {image.inputs['name']} is not on the engine")
-    store_container(client, run, network)
     containers = [c.inputs for c in run.recorder.of(CONTAINER)]
     for inputs in containers:
         create_container(client, inputs)
-    # Registration order is the program's depends_on order: ZooKeeper, Kafka, consumers.
-    for inputs in containers:
-        client.api.start(inputs["name"])
-        if inputs.get("wait"):
-            wait_healthy(client, inputs["name"], float(inputs.get("waitTimeout", 300)))
-        console.print(f"  started {inputs['name']}")
-    create_topics(run)
+    # The program's depends_on, wave by wave as the engine creates them: a component's
+    # containers at once (an ensemble or a quorum is healthy only when its members are
+    # up together), ZooKeeper before Kafka, the topics, then the consumers.
+    for role in ("zookeeper", "kafka", "topics", "consumer"):
+        if role == "topics":
+            create_topics(run)
+            continue
+        wave = [c for c in containers if _labels(c)[f"{PREFIX}.role"] == role]
+        for inputs in wave:
+            client.api.start(inputs["name"])
+        for inputs in wave:
+            if inputs.get("wait"):
+                wait_healthy(client, inputs["name"], float(inputs.get("waitTimeout", 300)))
+            console.print(f"  started {inputs['name']}")
 
 
 def destroy(client: docker.DockerClient, stack: str) -> int:

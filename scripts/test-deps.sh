@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # System packages the tests need and pip cannot give: a Docker engine (the sweeper, the
 # consumers image and the Docker test environment of scripts/docker_env.py run on a real
-# one), a static busybox (the tiny images the sweeper sweeps) and debootstrap (the Debian
-# root filesystems of the images built there).
+# one), a static busybox (the tiny images the sweeper sweeps), debootstrap (the Debian
+# root filesystems of the images built there), and Java 17 with Maven (Apache Kafka runs
+# from Maven Central's jars).
 # Installed once, as root, from Debian's packages; a no-op when already there.
 set -euo pipefail
 missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || missing+=(busybox-static)
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "test-deps: ${missing[*]} missing; install them as root (apt-get install ${missing[*]})" >&2

@@ -87,7 +87,7 @@ def provision() -> Provisioned:
         target,
         config.get("consumer-base-image") or DEFAULT_BASE_IMAGE,
         config.get("consumer-pip-args") or "",
-        depends_on=kafka.containers,
+        depends_on=kafka.topics,  # a worker exits when its topic is missing
     )
     outputs = {
         "bootstrap_servers": plan.cluster.bootstrap_servers,

@@ -158,18 +158,22 @@ def test_live_num_partitions_is_the_planned_one(kafka: Jvm, check):
     check(node["name"], "live server.properties num.partitions", node["num_partitions"], live)
 
 
-def test_storage_formatted_for_this_cluster_and_node(kafka: Jvm, inventory, check, not_run):
+def test_storage_belongs_to_this_cluster_and_node(kafka: Jvm, inventory, answering, check):
+    """KRaft: formatted with the plan's cluster id. ZooKeeper mode: ZooKeeper assigns the
+    id, and the broker writes the one the cluster reports, with its planned broker.id."""
     name = "meta.properties: cluster id, node id"
     node = kafka.node
-    if inventory["cluster"]["mode"] != "kraft":
-        not_run(node["name"], name, "ZooKeeper mode: ZooKeeper assigns the cluster id")
+    kraft = inventory["cluster"]["mode"] == "kraft"
+    cluster_id = (
+        inventory["cluster"]["cluster_id"] if kraft else answering(name).metadata.cluster_id
+    )
     meta = f"{node['data_dirs']['kafka']}/meta.properties"
 
     def formatted():
         found = properties(kafka.host, meta)
-        return [found["cluster.id"], int(found["node.id"])]
+        return [found["cluster.id"], int(found["node.id" if kraft else "broker.id"])]
 
-    check(node["name"], name, [inventory["cluster"]["cluster_id"], node["node_id"]], ask(formatted))
+    check(node["name"], name, [cluster_id, node["node_id"]], ask(formatted))
 
 
 def test_zookeeper_myid(zookeeper: Jvm, check):
@@ -268,7 +272,12 @@ def test_every_planned_broker_is_registered(inventory, answering, check):
 def test_cluster_id_is_the_planned_one(inventory, answering, check, not_run):
     name = "cluster id"
     if inventory["cluster"]["mode"] != "kraft":
-        not_run("cluster", name, "ZooKeeper mode: ZooKeeper assigns the cluster id")
+        not_run(
+            "cluster",
+            name,
+            "ZooKeeper mode: ZooKeeper assigns the cluster id, so the plan holds none (each "
+            "broker's meta.properties is checked against the one the cluster reports)",
+        )
     check("cluster", name, inventory["cluster"]["cluster_id"], answering(name).metadata.cluster_id)
 
 

@@ -242,3 +242,26 @@ def test_a_bad_spec_registers_nothing_and_says_why_in_the_cli_lines():
     assert str(caught.value) == (
         f"{spec}: nodes[1].cores: must be an integer >= 1 or \"auto\", got 'four'"
     )
+
+
+def test_the_kafka_provider_gets_every_input_the_plan_decides(example):
+    _, recorder, _, built = example
+    (provider,) = recorder.of("pulumi:providers:kafka")
+    # Unset, the SDK turns TLS on, which the planned PLAINTEXT listeners refuse.
+    assert provider.inputs["tlsEnabled"] == "false"
+    assert provider.inputs["skipTlsVerify"] == "false"
+    assert json.loads(provider.inputs["bootstrapServers"]) == (
+        built.plan.cluster.bootstrap_servers.split(",")
+    )
+
+
+def test_consumers_wait_for_their_topics_and_topics_for_the_brokers(example):
+    _, recorder, _, built = example
+    topics = {t.name for t in recorder.of(TOPIC)}
+    for node in built.plan.nodes:
+        for share in node.consumers:
+            needs = set(recorder.depends_on[node.containers[f"consumer:{share.group}"]])
+            assert topics <= needs, "a worker exits when its topic is missing"
+    (provider,) = recorder.of("pulumi:providers:kafka")
+    kafka = {n.containers["kafka"] for n in built.plan.nodes if "kafka" in n.containers}
+    assert kafka <= set(recorder.depends_on[provider.name])

@@ -19,6 +19,14 @@ T = TypeVar("T")
 HEALTH_TIMEOUT_S = 180  # a broker formats its storage and joins the quorum first
 
 
+def answers(port: int, request: str, reply: str) -> list[str]:
+    """A healthcheck that sends `request` (printf escapes) to 127.0.0.1:`port` in the
+    container; healthy when `reply` (a shell test reading the answer on fd 3) holds
+    within 3 s. Only bash and coreutils: it runs in the official images as in ours."""
+    script = f"exec 3<>/dev/tcp/127.0.0.1/{port} && printf '{request}' >&3 && {reply}"
+    return ["CMD", "bash", "-c", script]
+
+
 @dataclass(frozen=True)
 class DockerHost:
     """A Docker engine of the spec, and the cluster's network on it."""
@@ -75,7 +83,7 @@ def service_container(
     image: pulumi.Input[str],
     command: list[str],
     envs: list[str] | None = None,
-    health_port: int | None = None,
+    health: list[str] | None = None,
     depends_on: list[pulumi.Resource] | None = None,
 ) -> docker.Container:
     name = node.containers[service]
@@ -90,14 +98,10 @@ def service_container(
         volumes.append(
             docker.ContainerVolumeArgs(volume_name=volume.name, container_path=node.data_dirs[role])
         )
-    health = None
-    if health_port is not None:
-        health = docker.ContainerHealthcheckArgs(
-            tests=["CMD", "bash", "-c", f"</dev/tcp/127.0.0.1/{health_port}"],
-            interval="5s",
-            timeout="3s",
-            retries=3,
-            start_period="20s",
+    healthcheck = None
+    if health is not None:
+        healthcheck = docker.ContainerHealthcheckArgs(
+            tests=health, interval="5s", timeout="5s", retries=3, start_period="20s"
         )
     return docker.Container(
         name,
@@ -117,8 +121,8 @@ def service_container(
             docker.ContainerNetworksAdvancedArgs(name=host.network.name, aliases=[name])
         ],
         labels=labels.container(node.name, role),
-        healthcheck=health,
-        wait=health is not None,
+        healthcheck=healthcheck,
+        wait=healthcheck is not None,
         wait_timeout=HEALTH_TIMEOUT_S,
         restart="unless-stopped",
         stop_timeout=60,  # consumers finish their batch and commit; brokers shut down cleanly

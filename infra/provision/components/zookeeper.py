@@ -5,10 +5,17 @@ from __future__ import annotations
 import pulumi
 
 from infra.model.topology import CONTAINER_PORTS
-from infra.provision.components.service import Target, service_container
+from infra.provision.components.service import Target, answers, service_container
 
 # The ZooKeeper release whose client Kafka 3.9 ships with.
 ZOOKEEPER_IMAGE = "zookeeper:3.8.4"
+
+
+def health() -> list[str]:
+    """Serving as leader, follower or standalone: a member that is up but has no quorum
+    answers `srvr` with "not currently serving requests" instead of its mode."""
+    port = CONTAINER_PORTS["zookeeper-client"]
+    return answers(port, "srvr", "timeout 3 cat <&3 | grep -q '^Mode: '")
 
 
 class ZooKeeperEnsemble(pulumi.ComponentResource):
@@ -31,7 +38,7 @@ class ZooKeeperEnsemble(pulumi.ComponentResource):
                     f"{node.config_dir}/zookeeper.properties",
                 ],
                 envs=[f"ZK_SERVER_HEAP={node.heap_mb['zookeeper'].value}"],
-                health_port=CONTAINER_PORTS["zookeeper-client"],
+                health=health(),
             )
             for node in members
         ]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+from pulumi.runtime.mocks import MockMonitor
 
 PROJECT = "kafka-log-cluster"
 
@@ -23,6 +24,9 @@ PROJECT = "kafka-log-cluster"
 class Recorder(pulumi.runtime.Mocks):
     def __init__(self):
         self.registered: list[pulumi.runtime.MockResourceArgs] = []
+        # resource name -> the names of the resources it depends on (depends_on and
+        # inputs), as the engine would order them; the mocks' own args leave this out.
+        self.depends_on: dict[str, list[str]] = {}
 
     def new_resource(self, args):
         self.registered.append(args)
@@ -38,6 +42,20 @@ class Recorder(pulumi.runtime.Mocks):
         return [r for r in self.registered if r.typ == typ]
 
 
+class RecordingMonitor(MockMonitor):
+    """The mock engine, noting what each registration depends on."""
+
+    def __init__(self, recorder: Recorder):
+        super().__init__(recorder)
+        self.recorder = recorder
+
+    def RegisterResource(self, request):
+        self.recorder.depends_on[request.name] = [
+            urn.rsplit("::", 1)[-1] for urn in request.dependencies
+        ]
+        return super().RegisterResource(request)
+
+
 @dataclass
 class Run:
     recorder: Recorder
@@ -51,7 +69,13 @@ def run_program(spec: str, stack: str = "test", **config: str) -> Run:
     from infra.provision.stack import provision
 
     run = Run(Recorder())
-    pulumi.runtime.set_mocks(run.recorder, project=PROJECT, stack=stack, preview=False)
+    pulumi.runtime.set_mocks(
+        run.recorder,
+        project=PROJECT,
+        stack=stack,
+        preview=False,
+        monitor=RecordingMonitor(run.recorder),
+    )
     pulumi.runtime.set_all_config(
         {f"{PROJECT}:spec": spec, **{f"{PROJECT}:{k}": v for k, v in config.items()}}
     )
