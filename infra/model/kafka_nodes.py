@@ -71,18 +71,12 @@ def quorum(topology: Topology) -> Derived:
     """controller.quorum.voters (KRaft) or zookeeper.connect: one value for every node."""
     spec = topology.spec
     if spec.cluster.mode == "kraft":
-        controllers = spec.with_role("controller")
+        count = len(spec.with_role("controller"))
         return Derived(
-            value=",".join(
-                f"{topology.node_ids[c.name]}@{topology.reach(c, CONTROLLER)}" for c in controllers
-            ),
-            why=f"static quorum of the {len(controllers)} controller node(s)",
+            value=topology.quorum, why=f"static quorum of the {count} controller node(s)"
         )
-    zookeepers = spec.with_role("zookeeper")
-    return Derived(
-        value=",".join(topology.reach(z, "zookeeper-client") for z in zookeepers),
-        why=f"the ensemble of {len(zookeepers)} ZooKeeper node(s)",
-    )
+    count = len(spec.with_role("zookeeper"))
+    return Derived(value=topology.quorum, why=f"the ensemble of {count} ZooKeeper node(s)")
 
 
 def listeners(topology: Topology, node: Node) -> Settings:

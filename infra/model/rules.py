@@ -128,7 +128,27 @@ def _partition_default(topology: Topology) -> list[Problem]:
     ]
 
 
+def _container_names(plan: Plan) -> list[Problem]:
+    """Docker names a container once per host: `<cluster>-<node>-<group>` of one node can be
+    another node's `<cluster>-<node>` (node kafka running group parsers, node kafka-parsers)."""
+    owner: dict[str, str] = {}
+    problems = []
+    for i, node in enumerate(plan.nodes):
+        for service, name in node.containers.items():
+            what = f"{node.name}'s {service.replace('consumer:', 'group ')}"
+            if name in owner:
+                problems.append(
+                    Problem(
+                        f"nodes[{i}].name",
+                        f"container name {name} is both {owner[name]} and {what}; "
+                        "rename the node or the group",
+                    )
+                )
+            owner.setdefault(name, what)
+    return problems
+
+
 def check_plan(topology: Topology, plan: Plan) -> Found:
     """Every problem and warning of a plan, in the order an operator fixes them."""
-    found = Found(_ports(topology) + _tuning(topology) + _topics(topology))
+    found = Found(_ports(topology) + _tuning(topology) + _topics(topology) + _container_names(plan))
     return found + _processes(topology, plan) + Found(warnings=_partition_default(topology))

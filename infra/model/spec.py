@@ -8,6 +8,7 @@ against each other.
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -157,5 +158,14 @@ class Spec(_Model):
     consumers: list[Consumer] = []
     tuning: Tuning = Tuning()
 
+    @cached_property
+    def _by_role(self) -> dict[str, list[Node]]:
+        found: dict[str, list[Node]] = {}
+        for node in self.nodes:
+            for role in node.roles:
+                found.setdefault(role, []).append(node)
+        return found
+
     def with_role(self, role: Role) -> list[Node]:
-        return [n for n in self.nodes if role in n.roles]
+        """The nodes with `role`, in spec order (asked per node by the planners: cached)."""
+        return list(self._by_role.get(role, []))

@@ -10,6 +10,7 @@ from typing import Any
 from consumers import client_config
 from consumers.properties import to_property
 from infra.kafka import catalog
+from infra.model.groups import CLIENT_DEFAULTS
 from infra.model.spec import Role, Spec
 from infra.problems import Problem
 
@@ -114,6 +115,14 @@ def _topic_rules(spec: Spec) -> list[Problem]:
     return problems
 
 
+def _blamed(key: str, reason: str, tuning: dict[str, Any]) -> str:
+    """The override to name for a client problem: the key itself, or, for a rule across
+    keys that first names a planned setting, the override the rule also names."""
+    if key in tuning:
+        return key
+    return next((k for k in tuning if f"`{k}`" in reason), next(iter(tuning)))
+
+
 def _tuning_rules(spec: Spec) -> list[Problem]:
     kafka = catalog.load(spec.cluster.kafka_version)
     problems = []
@@ -122,8 +131,14 @@ def _tuning_rules(spec: Spec) -> list[Problem]:
         if reason:
             problems.append(Problem(f"tuning.broker.{key}", reason))
     for kind in ("producer", "consumer"):
-        for key, reason in client_config.problems(kind, getattr(spec.tuning, kind)).items():
-            problems.append(Problem(f"tuning.{kind}.{key}", reason))
+        tuning = getattr(spec.tuning, kind)
+        if not tuning:
+            continue
+        # As the workers will run them: the plan's client settings, the overrides on top.
+        settings = {k: d.value for k, d in CLIENT_DEFAULTS[kind].items()} | tuning
+        found = client_config.problems(kind, settings)
+        blamed = {_blamed(key, reason, tuning): reason for key, reason in found.items()}
+        problems += [Problem(f"tuning.{kind}.{k}", blamed[k]) for k in tuning if k in blamed]
     return problems
 
 

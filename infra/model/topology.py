@@ -151,6 +151,16 @@ class Topology:
     def zookeeper_ids(self) -> dict[str, int]:
         return {n.name: i + 1 for i, n in enumerate(self.spec.with_role("zookeeper"))}
 
+    @cached_property
+    def quorum(self) -> str:
+        """controller.quorum.voters (KRaft) or zookeeper.connect: the same for every node."""
+        if self.spec.cluster.mode == "kraft":
+            return ",".join(
+                f"{self.node_ids[c.name]}@{self.reach(c, CONTROLLER)}"
+                for c in self.spec.with_role("controller")
+            )
+        return ",".join(self.reach(z, "zookeeper-client") for z in self.spec.with_role("zookeeper"))
+
     def host_port(self, node: Node, name: str) -> int:
         return self.placement.port_base + 10 * self.slots[node.name] + PORT_OFFSETS[name]
 

@@ -8,8 +8,9 @@ must run; per cluster its topics and consumer groups. It is the JSON that
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 from infra.model.plan import NodePlan, Plan
 from infra.render.files import Rendered
@@ -114,4 +115,4 @@ def build_inventory(plan: Plan, rendered: Rendered) -> dict[str, Any]:
 
 
 def inventory_json(plan: Plan, rendered: Rendered) -> str:
-    return json.dumps(build_inventory(plan, rendered), indent=2) + "\n"
+    return orjson.dumps(build_inventory(plan, rendered), option=orjson.OPT_INDENT_2).decode() + "\n"
