@@ -144,8 +144,16 @@ def produce(argv: list[str]) -> int:
         except OSError as err:
             print(f"consumers: {args.file}: cannot read: {err.strerror}", file=sys.stderr)
             return EXIT_BAD_INPUT
-    sent = send(args.bootstrap_servers, args.topic, lines, total, producer)
+    sent, refused = send(args.bootstrap_servers, args.topic, lines, total, producer)
     print(f"sent {sent} records to {args.topic}", file=sys.stderr)
+    if refused:
+        line, why = refused[0]
+        print(
+            f"consumers: {len(refused)} lines refused by {args.topic}, the first line {line}: "
+            f"{why}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -53,18 +53,21 @@ def produce(
     lines: Iterable[bytes],
     total: int | None,
     producer_settings: dict[str, str],
-) -> int:
+) -> tuple[int, list[tuple[int, str]]]:
+    """(lines sent, [(line number, why the topic refused it)]): a line the topic refuses
+    for what it is (too large) is reported, never dropped in silence."""
     producer = Producer(
         {**producer_settings, **WORKER_PRODUCER_KEYS, "bootstrap.servers": bootstrap_servers}
     )
     sink = KafkaSink(producer, topic)
-    sent = 0
+    sent, refused = 0, []
     columns = [TextColumn(f"to {topic}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, transient=not sys.stderr.isatty(), console=None) as progress:
         task = progress.add_task("produce", total=total)
         iterator = iter(lines)
         while chunk := list(islice(iterator, CHUNK)):
-            sink.deliver(chunk, keepalive=lambda: None)
-            sent += len(chunk)
-            progress.update(task, completed=sent)
-    return sent
+            rejected = sink.deliver(chunk, keepalive=lambda: None)
+            refused += [(sent + i + 1, why) for i, why in rejected]
+            sent += len(chunk) - len(rejected)
+            progress.update(task, completed=sent + len(refused))
+    return sent, refused

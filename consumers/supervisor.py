@@ -23,6 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from consumers.lifetime import die_with_parent
 from consumers.settings import Settings
 
 REPORT_INTERVAL_S = 5.0
@@ -83,7 +84,8 @@ class Supervisor:
             "--settings",
             json.dumps(dataclasses.asdict(self.settings)),
         ]
-        slot.process = subprocess.Popen(command, pass_fds=(write_fd,))
+        # A worker whose supervisor dies gets SIGTERM and stops as if asked.
+        slot.process = subprocess.Popen(command, pass_fds=(write_fd,), preexec_fn=die_with_parent)
         os.close(write_fd)
         slot.stats_fd, slot.buffer = read_fd, b""
         self.selector.register(read_fd, selectors.EVENT_READ, slot)

@@ -1,10 +1,12 @@
 """One worker process: a member of the consumer group, processing at least once.
 
 Loop: consume a batch -> parse each record -> deliver the parsed ones to the sink and
-the malformed ones to the DLQ -> commit the batch's offsets. Offsets are committed
-only after both deliveries are acknowledged, so a crash at any point re-reads the
-uncommitted batch: duplicates are possible, losses are not. SIGTERM or SIGINT ends
-the loop after the current batch; the consumer then leaves the group.
+the malformed ones (and those the sink refuses for what they are) to the DLQ -> commit
+the batch's offsets. Offsets are committed only after both deliveries are acknowledged,
+so a crash at any point re-reads the uncommitted batch: duplicates are possible, losses
+are not. SIGTERM or SIGINT ends the loop after the current batch; while a sink is down
+it ends at once, the batch left uncommitted for the next owner. The consumer then
+leaves the group. A worker whose supervisor dies gets SIGTERM from the kernel.
 """
 
 from __future__ import annotations
@@ -19,9 +21,16 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 
 from consumers.parsing import ParseError, parse
 from consumers.settings import Settings
-from consumers.sinks import KafkaSink, make_sink
+from consumers.sinks import KafkaSink, make_sink, wait_keeping_alive
 
 STATS_INTERVAL_S = 2.0
+# A record the DLQ refuses too (larger than it takes) goes there cut to the first of
+# these sizes it takes, with a header saying so; an empty value with headers at last.
+DLQ_CUTS = (64 * 1024, 4096, 512, 0)
+
+
+class Abandoned(Exception):
+    """Stopping while a sink is down: the batch is left uncommitted, for the next owner."""
 
 
 class Worker:
@@ -42,6 +51,7 @@ class Worker:
         self.dlq = KafkaSink(self.producer, settings.dlq)
         self.last_report = time.monotonic()
         self.commit_pending = False  # delivered records whose commit was refused
+        self.delivered: list[TopicPartition] = []  # their offsets, committed on revoke
 
     # -- group membership
 
@@ -55,7 +65,10 @@ class Worker:
         )
 
     def keepalive(self) -> None:
-        """While a delivery retries: stay in the group without taking new records."""
+        """While a delivery retries: stay in the group without taking new records, and
+        give up the batch (uncommitted) if asked to stop."""
+        if self.stopping:
+            raise Abandoned()
         assignment = self.consumer.assignment()
         if assignment:
             self.consumer.pause(assignment)
@@ -92,8 +105,53 @@ class Worker:
 
     # -- the loop
 
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Partitions leaving: commit what was delivered for them if a commit is pending
+        (refused earlier); what is mid-batch is re-read by the next owner."""
+        if not self.delivered:
+            return
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        offsets = [tp for tp in self.delivered if (tp.topic, tp.partition) in revoked]
+        if offsets:
+            try:
+                consumer.commit(offsets=offsets, asynchronous=False)
+            except KafkaException as err:
+                print(f"consumers[{os.getpid()}]: commit on revoke refused ({err.args[0].str()})",
+                      file=sys.stderr, flush=True)  # fmt: skip
+        self.delivered = [tp for tp in self.delivered if (tp.topic, tp.partition) not in revoked]
+
+    @staticmethod
+    def _dead_letter(message, reason: str) -> dict:
+        return {
+            "value": message.value(),
+            "headers": [
+                ("error", reason.encode()),
+                ("source.topic", message.topic().encode()),
+                ("source.partition", str(message.partition()).encode()),
+                ("source.offset", str(message.offset()).encode()),
+            ],
+        }
+
+    def _to_dlq(self, letters: list[dict]) -> None:
+        """Into the DLQ; a record it refuses (too large) goes cut to the first of DLQ_CUTS
+        it takes, with a header saying so: never lost, never retried forever."""
+        for i, reason in self.dlq.deliver_messages(letters, self.keepalive):
+            value = letters[i]["value"] or b""
+            for size in DLQ_CUTS:
+                note = f"{len(value)} bytes, kept {min(size, len(value))}: {reason}"
+                cut = {
+                    "value": value[:size],
+                    "headers": [*letters[i]["headers"], ("truncated", note.encode())],
+                }
+                if not self.dlq.deliver_messages([cut], self.keepalive):
+                    break
+            else:  # not even an empty value: the DLQ itself is broken; retry, never drop
+                while self.dlq.deliver_messages([cut], self.keepalive):
+                    wait_keeping_alive(1.0, self.keepalive)
+
     def _process(self, messages) -> None:
         parsed: list[bytes] = []
+        sources = []  # the record each parsed value came from
         malformed: list[dict] = []
         dumps = orjson.dumps
         for message in messages:
@@ -104,25 +162,17 @@ class Worker:
                 if error.code() != KafkaError._PARTITION_EOF:
                     print(f"consumers[{os.getpid()}]: {error.str()}", file=sys.stderr, flush=True)
                 continue
-            value = message.value()
             try:
-                parsed.append(dumps(parse(value, message.timestamp()[1])))
+                parsed.append(dumps(parse(message.value(), message.timestamp()[1])))
+                sources.append(message)
             except ParseError as reason:
-                malformed.append(
-                    {
-                        "value": value,
-                        "headers": [
-                            ("error", str(reason).encode()),
-                            ("source.topic", message.topic().encode()),
-                            ("source.partition", str(message.partition()).encode()),
-                            ("source.offset", str(message.offset()).encode()),
-                        ],
-                    }
-                )
+                malformed.append(self._dead_letter(message, str(reason)))
         if parsed:
-            self.sink.deliver(parsed, self.keepalive)
+            for i, why in self.sink.deliver(parsed, self.keepalive):
+                refused = f"{self.sink.name} refused the parsed record: {why}"
+                malformed.append(self._dead_letter(sources[i], refused))
         if malformed:
-            self.dlq.deliver_messages(malformed, self.keepalive)
+            self._to_dlq(malformed)
         self._resume()
         self._commit()
         self.counts["records"] += len(parsed)
@@ -140,10 +190,12 @@ class Worker:
             tp for tp in self.consumer.position(self.consumer.assignment()) if tp.offset >= 0
         ]
         self.commit_pending = False
+        self.delivered = positions  # for on_revoke, until they are committed
         if not positions:
             return
         try:
             self.consumer.commit(offsets=positions, asynchronous=False)
+            self.delivered = []
         except KafkaException as err:
             # Refused mid-rebalance: retried each second for the partitions still owned;
             # partitions that moved are re-read by their new owner (twice, never lost).
@@ -160,7 +212,7 @@ class Worker:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
-        self.consumer.subscribe(self.settings.topics)
+        self.consumer.subscribe(self.settings.topics, on_revoke=self._on_revoke)
         batch = self.settings.batch
         try:
             while not self.stopping:
@@ -171,6 +223,13 @@ class Worker:
                     self._commit()
                 self._report()
             self._report(force=True)
+        except Abandoned:
+            print(
+                f"consumers[{os.getpid()}]: stopped while the sink was down; the last batch "
+                "is left uncommitted for the next owner",
+                file=sys.stderr,
+                flush=True,
+            )
         finally:
             self.sink.close()
             self.dlq.close()

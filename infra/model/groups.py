@@ -130,6 +130,7 @@ def plan_groups(
                         processes=n,
                         partitions=owned[start : start + n],
                         status_file=topology.status_file(node, consumer.group),
+                        sink=topology.sink(node, consumer.sink),
                     )
                 )
             start += n

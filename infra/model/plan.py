@@ -38,6 +38,7 @@ class ConsumerShare(_Frozen):
     processes: int
     partitions: list[list[int]]  # per process, the partitions it is expected to own
     status_file: str  # where its supervisor says which worker owns which partitions
+    sink: str  # the group's sink as this share writes it (a file sink: where, on its node)
 
 
 class NodePlan(_Frozen):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from infra.model.bounds import check_bounds
 from infra.model.groups import plan_groups
 from infra.model.kafka_nodes import KAFKA_RELEASES, cluster_id, server_properties
-from infra.model.plan import ClusterPlan, Derived, NodePlan, Plan
+from infra.model.plan import ClusterPlan, ConsumerShare, Derived, NodePlan, Plan
 from infra.model.rules import check_plan
 from infra.model.sizing import heap_mb, local_heap
 from infra.model.spec import Node, Spec
@@ -32,6 +32,18 @@ def heaps(topology: Topology, node: Node) -> dict[str, Derived]:
         found["zookeeper"] = heap_mb(node.memory_gb, "zookeeper")
     if topology.local:
         return {service: local_heap(heap) for service, heap in found.items()}
+    return found
+
+
+def data_dirs(
+    topology: Topology, node: Node, services: dict[str, str], shares: list[ConsumerShare]
+) -> dict[str, str]:
+    """Per service, the directory its data lives in: a JVM's data, a file sink's output,
+    each kept on a volume in Docker so a replaced container loses nothing."""
+    found = {s: topology.data_dir(node, s) for s in ("kafka", "zookeeper") if s in services}
+    for share in shares:
+        if directory := topology.sink_dir(share.sink):
+            found[f"consumer:{share.group}"] = directory
     return found
 
 
@@ -72,9 +84,7 @@ def make_plan(topology: Topology) -> Plan:
                 containers=services,
                 ports=topology.ports(n),
                 config_dir=topology.config_dir(n),
-                data_dirs={
-                    s: topology.data_dir(n, s) for s in ("kafka", "zookeeper") if s in services
-                },
+                data_dirs=data_dirs(topology, n, services, shares[n.name]),
                 heap_mb=heaps(topology, n),
                 server_properties=server_properties(topology, n),
                 zookeeper_properties=zookeeper_properties(topology, n),

@@ -249,6 +249,20 @@ class Topology:
             return f"{self.node_dir(node)}/{'data' if service == 'kafka' else service}"
         return DATA_DIRS[service]
 
+    def sink(self, node: Node, sink: str) -> str:
+        """A file sink as the share writes it: in its container (on a volume, see
+        data_dir), or locally under the node's directory, never in this machine's /."""
+        if self.local and sink.startswith("file:"):
+            return f"file:{self.node_dir(node)}/sink{sink.removeprefix('file:')}"
+        return sink
+
+    @staticmethod
+    def sink_dir(sink: str) -> str | None:
+        """The directory a share's file sink (as `sink()` placed it) writes into."""
+        if not sink.startswith("file:"):
+            return None
+        return sink.removeprefix("file:").rsplit("/", 1)[0] or "/"
+
     def status_file(self, node: Node, group: str) -> str:
         """Where a consumer group share's supervisor keeps its workers' partitions."""
         return f"{self.node_dir(node)}/status-{group}.json" if self.local else CONSUMER_STATUS_FILE

@@ -12,7 +12,6 @@ what outlives its grace period.
 
 from __future__ import annotations
 
-import ctypes
 import signal
 import socket
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from consumers.lifetime import die_with_parent
 from infra.kafka.releases import RELEASES, Release
 from infra.model.plan import NodePlan, Plan
 from infra.runtime import jvm
@@ -37,12 +37,6 @@ CLEAN_EXITS = (0, 128 + signal.SIGTERM)
 
 class ClusterError(RuntimeError):
     """The cluster cannot start; the message is the one line for the operator."""
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: the kernel SIGTERMs it if the runtime dies, so no JVM
-    outlives a runtime that was killed without the chance to stop it."""
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -206,7 +200,7 @@ class LocalCluster:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,  # Ctrl-C reaches the runtime, which stops in order
-                    preexec_fn=_die_with_parent,
+                    preexec_fn=die_with_parent,  # no JVM outlives a killed runtime
                 )
             self.say(f"  started {service.name} (pid {service.process.pid}), log {service.log}")
 

@@ -126,6 +126,7 @@ class Member:
     workers: int
     container: str
     status_file: str
+    sink_dir: str | None  # where a file sink writes, kept on a volume in Docker
     runtime: dict
 
     @property
@@ -170,6 +171,7 @@ def members(inventory: dict) -> list[Member]:
             workers=p["workers"],
             container=p["container"],
             status_file=p["status_file"],
+            sink_dir=node["data_dirs"].get(f"consumer:{p['group']}"),
             runtime=runtime,
         )
         for node in inventory["nodes"]
@@ -188,6 +190,7 @@ def pytest_generate_tests(metafunc):
         "kafka": ([j for j in every if j.service == "kafka"], lambda j: j.node["name"]),
         "zookeeper": ([j for j in every if j.service == "zookeeper"], lambda j: j.node["name"]),
         "member": (members(inventory), lambda m: m.id),
+        "file_sink": ([m for m in members(inventory) if m.sink_dir], lambda m: m.id),
         "node_file": ([(n, f) for n in nodes for f in n["files"]], lambda nf: nf[1]["path"]),
         "ensemble": ([zookeepers] if zookeepers else [], lambda _: "zookeeper"),
         "topic": (inventory["topics"], lambda t: t["name"]),

@@ -255,6 +255,29 @@ def test_supervisor_runs_the_planned_workers(member: Member, check):
     check(member.node, f"{member.group} worker processes", member.workers, actual)
 
 
+def test_file_sink_writes_onto_a_volume(file_sink: Member, check, not_run):
+    name = f"{file_sink.group} file sink volume"
+    if file_sink.runtime["kind"] == "local":
+        not_run(
+            file_sink.node,
+            name,
+            NO_CONTAINER.format(what="the group") + f"; it writes in {file_sink.sink_dir}",
+        )
+
+    def mounted():
+        mounts = engine(file_sink.host_name).api.inspect_container(file_sink.container)["Mounts"]
+        found = [
+            m for m in mounts if m["Destination"] == file_sink.sink_dir and m["Type"] == "volume"
+        ]
+        return (
+            f"{found[0]['Name']} at {file_sink.sink_dir}"
+            if found
+            else f"no volume at {file_sink.sink_dir}"
+        )
+
+    check(file_sink.node, name, f"{file_sink.container}-data at {file_sink.sink_dir}", ask(mounted))
+
+
 # -- the cluster
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from consumers.produce import demo_lines
 from tests.conftest import REPO
@@ -268,3 +272,78 @@ def test_produce_sends_a_file_at_least_once(bootstrap, new_topic, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr.endswith(f"sent 500 records to {topic}\n")
     assert sorted(v for v, _ in read_topic(bootstrap, topic)) == sorted(demo_lines(500))
+
+
+def huge_line(n: int, size: int) -> bytes:
+    """An RFC 5424 line of about `size` bytes that does not compress (random text)."""
+    noise = base64.b64encode(os.urandom(size)).decode()[:size]
+    return f'<134>1 2026-01-01T00:00:00Z h app - - [demo@32473 seq="{n}"] {noise}'.encode()
+
+
+def test_records_a_topic_refuses_go_to_the_dlq_and_nothing_loops(bootstrap, tmp_path):
+    """The sink takes 4 KiB a batch and the DLQ 2 KiB: a 6 KB line parses into a record
+    the sink refuses, and the DLQ then keeps it cut, with headers saying why."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topic, sink, dlq = (f"{p}-{uuid.uuid4().hex[:8]}" for p in ("in", "out", "dlq"))
+    limits = {sink: "4096", dlq: "2048"}
+    wanted = [NewTopic(t, 1, 1, config={"max.message.bytes": limits[t]} if t in limits else {})
+              for t in (topic, sink, dlq)]  # fmt: skip
+    for future in admin.create_topics(wanted).values():
+        future.result(timeout=30)
+    small, huge = list(demo_lines(20)), huge_line(999, 6000)
+    produce(bootstrap, topic, [*small[:10], huge, *small[10:]])
+    deployment = Deployment(
+        tmp_path, "--bootstrap-servers", bootstrap, "--group", f"g-{topic}", "--topic", topic,
+        "--processes", "1", "--sink", f"kafka:{sink}", "--dlq", dlq,
+    )  # fmt: skip
+    try:
+        dead = wait_for(lambda: read_topic(bootstrap, dlq, quiet_s=1), 60, "the refused record")
+        parsed = wait_for(
+            lambda: len(r := read_topic(bootstrap, sink, quiet_s=1)) >= 20 and r, 60, "the rest"
+        )
+        assert deployment.status()["restarts"] == 0  # refused, not crashed into a loop
+    finally:
+        assert deployment.stop() == 0, deployment.log
+    assert sorted(seqs(parsed)) == list(range(20))
+    ((value, headers),) = dead
+    headers = dict(headers)
+    assert (
+        headers["error"]
+        .decode()
+        .startswith(f"kafka:{sink} refused the parsed record: Broker: Message size too large")
+    )
+    assert headers["truncated"].decode().startswith(f"{len(huge)} bytes, kept 512: ")
+    assert value == huge[:512]  # the start of the original line, as it came
+
+
+def test_sigterm_while_the_sink_is_down_stops_at_once_and_commits_nothing(
+    bootstrap, new_topic, tmp_path
+):
+    topic = new_topic(2)
+    group = f"g-{topic}"
+    blocked_dir = tmp_path / "not-mounted"
+    blocked_dir.write_text("")  # a file where the sink's directory belongs
+    produce(bootstrap, topic, demo_lines(500))
+    deployment = Deployment(
+        tmp_path, "--bootstrap-servers", bootstrap, "--group", group, "--topic", topic,
+        "--processes", "1", "--sink", f"file:{blocked_dir / 'out.jsonl'}",
+    )  # fmt: skip
+    wait_for(lambda: "File exists; retrying" in deployment.log, JOIN_TIMEOUT_S, "the sink down")
+    started = time.monotonic()
+    code = deployment.stop(timeout=60)
+    assert code == 0, deployment.log
+    assert time.monotonic() - started < 15, "it waited for a sink that was down"
+    assert "the last batch is left uncommitted for the next owner" in deployment.log
+    assert all(offset < 0 for offset in committed(bootstrap, group, topic, 2))
+
+
+def test_workers_stop_when_their_supervisor_is_killed(bootstrap, new_topic, tmp_path):
+    topic = new_topic(2)
+    deployment = Deployment(
+        tmp_path, "--bootstrap-servers", bootstrap, "--group", f"g-{topic}", "--topic", topic,
+        "--processes", "2", "--sink", f"file:{tmp_path / 'out.jsonl'}",
+    )  # fmt: skip
+    workers = wait_for(lambda: len(w := deployment.children()) == 2 and w, 30, "two workers")
+    deployment.process.kill()  # SIGKILL: no chance to stop them itself
+    deployment.process.wait()
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers), 30, "workers gone")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
 import threading
 import time
 
@@ -19,8 +21,11 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from consumers.produce import demo_lines
+from infra.build import build
+from infra.provision.components import kafka as kafka_component
 from infra.runtime.local import create_topics
 from tests.conftest import EXAMPLE_SPECS, REPO
+from tests.integration.conftest import TEST_BROKER
 from tests.integration.kafka_helpers import Deployment, local_cluster, read_topic, wait_for
 
 
@@ -132,3 +137,22 @@ def test_a_broker_killed_under_load_loses_no_acknowledged_record(tmp_path):
     assert not acked - delivered, f"lost {len(acked - delivered)} acknowledged records"
     assert len(acked) > during > 5_000  # the producer went on while kafka-2 was down
     assert code == 0, deployment.log
+
+
+def test_the_brokers_healthcheck_passes_on_kafka_and_fails_on_a_silent_port(bootstrap):
+    """The command the program gives a broker container, run here against the test broker,
+    and against a port that accepts connections but never answers (which a TCP check
+    would call healthy)."""
+    node = next(n for n in build(str(TEST_BROKER)).plan.nodes if "broker" in n.roles)
+    script = kafka_component.health(node)[-1]
+    assert "/dev/tcp/127.0.0.1/9092 " in script
+
+    def probe(port: int) -> int:
+        at = script.replace("/127.0.0.1/9092 ", f"/127.0.0.1/{port} ")
+        return subprocess.run(["bash", "-c", at], timeout=30).returncode
+
+    assert probe(int(bootstrap.split(",")[0].rsplit(":", 1)[1])) == 0
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # the kernel completes the handshake; nothing reads or answers
+        assert probe(silent.getsockname()[1]) != 0

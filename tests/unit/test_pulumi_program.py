@@ -16,10 +16,10 @@ import pytest
 
 from consumers.properties import parse
 from infra.build import build
+from infra.provision.components import kafka as kafka_component
 from infra.provision.components.consumers import context_digest
 from infra.provision.program import mocks
 from infra.provision.stack import provider_name
-from infra.render.inventory import build_inventory
 from tests.conftest import EXAMPLE_SPECS, REPO
 
 CONTAINER = "docker:index/container:Container"
@@ -73,17 +73,23 @@ def test_uploaded_files_are_the_rendered_ones_and_num_partitions_is_cores(exampl
             assert {e.key: e.value for e in parse(server)}["num.partitions"] == str(node.cores)
 
 
-def test_data_volumes_heap_ports_and_health(example):
+def test_data_volumes_heap_and_ports(example):
     _, recorder, _, built = example
     containers = {c.name: c for c in recorder.of(CONTAINER)}
     volumes = {v.name for v in recorder.of(VOLUME)}
     for node in built.plan.nodes:
         for service, name in node.containers.items():
             inputs = containers[name].inputs
-            if service in ("kafka", "zookeeper"):
+            if service in node.data_dirs:  # a JVM's data, or a file sink's directory
                 assert f"{name}-data" in volumes
                 (mount,) = inputs["volumes"]
-                assert mount["volumeName"] == f"{name}-data"
+                assert (mount["volumeName"], mount["containerPath"]) == (
+                    f"{name}-data",
+                    node.data_dirs[service],
+                )
+            else:
+                assert "volumes" not in inputs or inputs["volumes"] == []
+            if service in ("kafka", "zookeeper"):
                 heap = node.heap_mb[service].value
                 env = (
                     f"KAFKA_HEAP_OPTS=-Xms{heap}m -Xmx{heap}m"
@@ -91,9 +97,7 @@ def test_data_volumes_heap_ports_and_health(example):
                     else f"ZK_SERVER_HEAP={heap}"
                 )
                 assert inputs["envs"] == [env]
-                assert inputs["wait"] is True and inputs["restart"] == "unless-stopped"
-            else:
-                assert "volumes" not in inputs or inputs["volumes"] == []
+                assert inputs["restart"] == "unless-stopped"
         published = [p for p in node.ports if p.published is not None]
         got = [
             (p["internal"], p["external"], p["ip"])
@@ -213,11 +217,32 @@ def test_kafka_containers_are_children_of_the_cluster_component(example):
         assert "kafka-log-cluster:index:KafkaCluster$docker:index/container:Container" in urn
 
 
-def test_outputs_are_the_bootstrap_servers_and_the_cli_inventory(example):
-    _, _, result, built = example
+def test_outputs_are_the_bootstrap_servers_and_the_cli_inventory(example, cli):
+    spec, _, result, built = example
     outputs = result["provisioned"].outputs
     assert outputs["bootstrap_servers"] == built.plan.cluster.bootstrap_servers
-    assert outputs["inventory"] == build_inventory(built.plan, built.rendered)
+    code, printed, _ = cli("plan", spec, "--inventory")  # what verify SPEC reads
+    assert code == 0
+    assert outputs["inventory"] == json.loads(printed)
+
+
+def test_jvm_containers_wait_on_a_healthcheck_that_asks_the_service(example):
+    _, recorder, _, built = example
+    containers = {c.name: c.inputs for c in recorder.of(CONTAINER)}
+    for node in built.plan.nodes:
+        for service in ("kafka", "zookeeper"):
+            if service not in node.containers:
+                continue
+            inputs = containers[node.containers[service]]
+            assert inputs["wait"] is True
+            shell, flag, script = inputs["healthcheck"]["tests"][1:]
+            assert (shell, flag) == ("bash", "-c")
+            if service == "zookeeper":
+                assert "printf 'srvr'" in script and "grep -q '^Mode: '" in script
+            else:  # an ApiVersions request on the listener its cluster uses
+                port = 9092 if "broker" in node.roles else 9093
+                assert script.startswith(f"exec 3<>/dev/tcp/127.0.0.1/{port} ")
+                assert kafka_component.API_VERSIONS in script
 
 
 @pytest.mark.parametrize("spec", EXAMPLE_SPECS, ids=lambda p: p.stem)
@@ -237,8 +262,10 @@ def test_two_runs_register_identical_inputs(spec):
 
 def test_a_bad_spec_registers_nothing_and_says_why_in_the_cli_lines():
     spec = "tests/unit/bad_specs/cores-not-a-number.yaml"
+    run = mocks.Run(mocks.Recorder())
     with pytest.raises(pulumi.RunError) as caught:
-        run_program(spec)
+        mocks.run_program(spec, run=run)
+    assert run.recorder.registered == []
     assert str(caught.value) == (
         f"{spec}: nodes[1].cores: must be an integer >= 1 or \"auto\", got 'four'"
     )

@@ -95,7 +95,7 @@ public class GenerateCatalog {
     }
 
     /**
-     * The ConfigDefs AbstractKafkaConfig.CONFIG_DEF is merged from, in merge order. The list
+     * The ConfigDefs AbstractKafkaConfig.CONFIG_DEF is merged from. The list
      * changes between releases and is only written in its static initializer, so read the
      * static ConfigDef fields and no-argument ConfigDef methods its class file refers to.
      */
@@ -105,7 +105,7 @@ public class GenerateCatalog {
         try (InputStream raw = AbstractKafkaConfig.class.getResourceAsStream("AbstractKafkaConfig.class")) {
             for (String[] ref : configDefRefs(new DataInputStream(raw))) {
                 String owner = ref[0], name = ref[1];
-                if (owner.equals(self) || owner.startsWith(CONFIG_DEF)) continue;
+                if (owner.equals(self)) continue;
                 Class<?> cls = Class.forName(owner.replace('/', '.'));
                 boolean isField = ref[2].startsWith("L");
                 Member member = isField ? cls.getField(name) : cls.getMethod(name);

@@ -42,10 +42,11 @@ public class ValidateConfigs {
     }
 
     /**
-     * Stdout carries the results, so Kafka must log nothing. Kafka 4.x logs through log4j2,
-     * whose built-in configuration (no log4j2 file on the classpath) takes its root level
-     * from a system property; Kafka 3.9 logs through reload4j, whose root logger is turned
-     * off directly (by reflection: only 3.9's classpath has it).
+     * Stdout carries the results, so Kafka must log nothing (log4j2's built-in configuration
+     * would print ERRORs there). Kafka 4.x logs through log4j2, whose built-in configuration
+     * (no log4j2 file on the classpath) takes its root level from a system property. Kafka 3.9
+     * logs through reload4j: skip its search for a log4j.properties and turn its root logger
+     * off (by reflection: only 3.9's classpath has it).
      */
     private static void silenceLogging() throws ReflectiveOperationException {
         System.setProperty("org.apache.logging.log4j.level", "OFF");

@@ -91,13 +91,12 @@ def service_container(
     host, labels = target.hosts[node.host], target.labels
     options = pulumi.ResourceOptions(parent=parent, provider=host.provider, depends_on=depends_on)
     volumes = []
-    if role in node.data_dirs:
+    if service in node.data_dirs:  # a JVM's data, a file sink's output: kept on replacement
         volume = docker.Volume(
             f"{name}-data", name=f"{name}-data", labels=labels.volume(node.name, role), opts=options
         )
-        volumes.append(
-            docker.ContainerVolumeArgs(volume_name=volume.name, container_path=node.data_dirs[role])
-        )
+        path = node.data_dirs[service]
+        volumes.append(docker.ContainerVolumeArgs(volume_name=volume.name, container_path=path))
     healthcheck = None
     if health is not None:
         healthcheck = docker.ContainerHealthcheckArgs(

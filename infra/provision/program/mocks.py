@@ -62,13 +62,14 @@ class Run:
     result: dict[str, Any] = field(default_factory=dict)
 
 
-def run_program(spec: str, stack: str = "test", **config: str) -> Run:
-    """Run the program for `spec` with these stack config values (`kafka-image`, ...).
+def run_program(spec: str, stack: str = "test", run: Run | None = None, **config: str) -> Run:
+    """Run the program for `spec` with these stack config values (`kafka-image`, ...),
+    recording into `run` (a fresh one by default).
 
     Raises pulumi.RunError with the CLI's lines for a bad spec."""
     from infra.provision.stack import provision
 
-    run = Run(Recorder())
+    run = run or Run(Recorder())
     pulumi.runtime.set_mocks(
         run.recorder,
         project=PROJECT,
