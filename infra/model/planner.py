@@ -40,7 +40,10 @@ def data_dirs(
 ) -> dict[str, str]:
     """Per service, the directory its data lives in: a JVM's data, a file sink's output,
     each kept on a volume in Docker so a replaced container loses nothing."""
-    found = {s: topology.data_dir(node, s) for s in ("kafka", "zookeeper") if s in services}
+    found: dict[str, str] = {}
+    for service in ("kafka", "zookeeper"):
+        if service in services:
+            found[service] = topology.data_dir(node, service)
     for share in shares:
         if directory := topology.sink_dir(share.sink):
             found[f"consumer:{share.group}"] = directory
