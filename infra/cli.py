@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.console import Console
 
 from infra.build import Built, build
+from infra.kafka.releases import RELEASES
 from infra.model.topology import DOCKER, LOCAL_PORT_BLOCK, Placement
 from infra.problems import EXIT_BAD_INPUT, InputError
 from infra.render.files import write
@@ -69,7 +70,6 @@ def up(args: argparse.Namespace, console: Console) -> int:
 
 
 def jars(args: argparse.Namespace, console: Console) -> int:
-    from infra.kafka.releases import RELEASES
     from infra.runtime.maven import MavenError, kafka_libs
 
     for release in RELEASES.values():
@@ -79,6 +79,26 @@ def jars(args: argparse.Namespace, console: Console) -> int:
             print(f"jars: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT
         console.print(f"Kafka {release.version}: {len(list(libs.glob('*.jar')))} jars in {libs}")
+    return 0
+
+
+def release_diff(args: argparse.Namespace, console: Console) -> int:
+    from infra.kafka.catalog import diff, load
+    from infra.render.release_table import broker_keys, release_table
+
+    keys = broker_keys(_built(args.spec).rendered) if args.spec else None
+    console.print(release_table(diff(load(args.old), load(args.new)), args.old, args.new, keys))
+    return 0
+
+
+def catalogs(args: argparse.Namespace, console: Console) -> int:
+    from infra.runtime.kafka_rules import catalogs
+
+    for path, text in catalogs().items():
+        path.write_text(text)
+        console.print(
+            f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}"
+        )
     return 0
 
 
@@ -152,6 +172,23 @@ def _parser() -> argparse.ArgumentParser:
         "~/.cache/kafka-log-cluster/kafka-<release>/libs (checked, then moved into place), "
         "so the local runtime and the images work offline afterwards.",
     )
+    diff_verb = verbs.add_parser(
+        "release-diff",
+        help="what changes in broker config between two Kafka release lines",
+        description="Keys added and removed, and keys whose type, default, validator or "
+        "update mode changed, between the catalogues of two release lines; with --spec, "
+        "only the keys that spec's server.properties set.",
+    )
+    diff_verb.add_argument("old", choices=list(RELEASES), help="the line a cluster runs")
+    diff_verb.add_argument("new", choices=list(RELEASES), help="the line it would move to")
+    diff_verb.add_argument("--spec", help="only the keys this spec's rendered files set")
+    catalogs_verb = verbs.add_parser(
+        "catalogs",
+        help="regenerate the config catalogues from each Kafka release's jars",
+        description="Read every supported release's broker ConfigDef from its jars "
+        "(infra/kafka/java/GenerateCatalog.java) and write infra/kafka/catalogs/. "
+        "Adding a release: a line in infra/kafka/releases.py, then this command.",
+    )
     verify_verb = verbs.add_parser(
         "verify",
         help="check what runs against what was planned",
@@ -207,7 +244,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     for verb, run in (
         (plan_verb, plan), (render_verb, render), (check_verb, check), (up_verb, up),
-        (jars_verb, jars), (verify_verb, verify), (ci_verb, ci), (teardown_verb, teardown),
+        (jars_verb, jars), (diff_verb, release_diff), (catalogs_verb, catalogs),
+        (verify_verb, verify), (ci_verb, ci), (teardown_verb, teardown),
     ):  # fmt: skip
         verb.set_defaults(run=run)
     return parser

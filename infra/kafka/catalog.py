@@ -1,8 +1,9 @@
-"""Kafka's broker configuration rules, as data extracted from its ConfigDef.
+"""Kafka's broker configuration rules, as data read from its ConfigDef.
 
-The JSON files under `infra/kafka/catalogs/` come from Apache Kafka's source at the release
-commits their README names. This module answers one question for a key and its
-text value, the way a broker parses `server.properties`: would Kafka accept it?
+The JSON files under `infra/kafka/catalogs/` are generated from each release's own jars
+(`python -m infra catalogs`, infra/kafka/java/GenerateCatalog.java). This module answers
+one question for a key and its text value, the way a broker parses `server.properties`:
+would Kafka accept it?
 Kafka itself only logs unknown keys, so a typo would start a silently misconfigured
 broker; here an unknown key is an error.
 """
@@ -18,12 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-KafkaVersion = Literal["3.9", "4.1"]
+KafkaVersion = Literal["3.9", "4.1", "4.4"]
 Mode = Literal["kraft", "zookeeper"]
 
 CATALOG_DIR = Path(__file__).parent / "catalogs"
 
 _INT_RANGES = {"SHORT": 16, "INT": 32, "LONG": 64}
+# Java's Double.parseDouble: decimal or hexadecimal, an optional d/f suffix, NaN, Infinity.
+_JAVA_DOUBLE = re.compile(
+    r"[+-]?(NaN|Infinity|(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?[dDfF]?"
+    r"|0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?\d+[dDfF]?)"
+)
 _JAVA_CLASS = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$")
 _HOST_PORT = r"(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}"
 _VOTER = re.compile(rf"^\d+@{_HOST_PORT}$")
@@ -60,12 +66,19 @@ CUSTOM_RULES: dict[str, tuple[Callable[[str], bool], str]] = {
 }
 
 
+# KRaft keys a Kafka 3.9 ZooKeeper-mode broker also reads while it migrates to KRaft
+# (zookeeper.metadata.migration.enable=true; KafkaConfig.validateValues of 3.9).
+MIGRATION_READS = frozenset(
+    {"controller.listener.names", "controller.quorum.voters", "controller.quorum.bootstrap.servers"}
+)
+
+
 @dataclass(frozen=True)
 class Catalog:
     version: KafkaVersion
     release: str  # the Kafka release the facts were read from, e.g. "4.1.1"
     keys: dict[str, dict[str, Any]]
-    removed: dict[str, str]  # key -> Kafka version that removed it (4.x catalogue)
+    removed: dict[str, str]  # key -> the last release line that defined it
 
     def default(self, key: str) -> Any:
         return self.keys[key]["default"]
@@ -84,7 +97,7 @@ class Catalog:
         key_mode = entry.get("mode", "both")
         if mode == "kraft" and key_mode == "zk_only":
             return "a ZooKeeper-mode key; this cluster runs KRaft (remove it)"
-        read_in_migration = migrating and "migration" in entry.get("mode_note", "")
+        read_in_migration = migrating and key in MIGRATION_READS
         if mode == "zookeeper" and key_mode == "kraft_only" and not read_in_migration:
             return "a KRaft-only key; this cluster runs ZooKeeper mode (remove it)"
         return _check_value(entry, text)
@@ -101,7 +114,7 @@ class Catalog:
 
     def _unknown(self, key: str) -> str:
         if key in self.removed:
-            return f"removed in Kafka {self.removed[key]}; not accepted by Kafka {self.version}"
+            return f"removed after Kafka {self.removed[key]}; not accepted by Kafka {self.version}"
         close = difflib.get_close_matches(key, self.keys, n=1, cutoff=0.8)
         hint = f" (did you mean {close[0]}?)" if close else ""
         return f"unknown key for Kafka {self.version}{hint}"
@@ -123,12 +136,15 @@ def _parse(kind: str, text: str) -> Any:
             raise ValueError(f"must be a {bits}-bit integer ({kind})")
         return number
     if kind == "DOUBLE":
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError("must be a number (DOUBLE)") from None
-    if kind == "LIST":
-        return _entries(text)
+        if not _JAVA_DOUBLE.fullmatch(text):
+            raise ValueError("must be a number (DOUBLE)")
+        return (
+            float.fromhex(text.rstrip("dDfF"))
+            if "x" in text.lower()
+            else float(text.rstrip("dDfF"))
+        )
+    if kind == "LIST":  # as ConfigDef splits it: an empty item ("a,", ",") stays, and fails
+        return re.split(r"\s*,\s*", text) if text else []
     if kind == "CLASS" and not _JAVA_CLASS.match(text):
         raise ValueError("must be a Java class name (CLASS)")
     return text
@@ -146,16 +162,23 @@ def _check_value(entry: dict[str, Any], text: str) -> str | None:
     failed: str | None = None
     if kind == "atLeast" and value < rule["min"]:
         failed = f"must be >= {rule['min']}"
-    elif kind == "between" and not rule["min"] <= value <= rule["max"]:
+    # As Java's Range compares: a value below min or above max fails (NaN is neither).
+    elif kind == "between" and (value < rule["min"] or value > rule["max"]):
         failed = f"must be between {rule['min']} and {rule['max']}"
     elif kind == "between_or_value" and not (
-        value == rule["or_value"] or rule["min"] <= value <= rule["max"]
+        value == rule["or_value"] or not (value < rule["min"] or value > rule["max"])
     ):
         failed = f"must be {rule['or_value']} or between {rule['min']} and {rule['max']}"
     elif kind == "in" and value not in rule["values"]:
         failed = f"must be one of {', '.join(rule['values'])}"
     elif kind == "in_case_insensitive" and value.lower() not in {v.lower() for v in rule["values"]}:
         failed = f"must be one of {', '.join(rule['values'])} (any case)"
+    elif (
+        kind in ("list_in", "list_no_duplicates")
+        and rule.get("empty_allowed") is False
+        and not value
+    ):
+        failed = "must not be empty"  # KIP-1161 (4.2+)
     elif kind == "list_in" and any(item not in rule["values"] for item in value):
         failed = f"must list only {', '.join(rule['values'])}"
     elif kind == "non_empty_string" and not value:
@@ -174,5 +197,30 @@ def _check_value(entry: dict[str, Any], text: str) -> str | None:
 @functools.cache
 def load(version: KafkaVersion) -> Catalog:
     data = json.loads((CATALOG_DIR / f"kafka-broker-configs-{version}.json").read_text())
-    removed = {k: v["removed_in"] for k, v in data.get("removed_since_3_9", {}).items()}
-    return Catalog(version, data["kafka_version"], data["configs"], removed)
+    return Catalog(version, data["kafka_version"], data["configs"], data.get("removed_since", {}))
+
+
+@dataclass(frozen=True)
+class ReleaseDiff:
+    """What changes for broker config between two release lines."""
+
+    added: list[str]
+    removed: list[str]
+    changed: dict[str, list[tuple[str, Any, Any]]]  # key -> (field, before, after)
+
+
+COMPARED = ("type", "default", "validator", "required", "dynamic")
+
+
+def diff(old: Catalog, new: Catalog) -> ReleaseDiff:
+    keys_old, keys_new = set(old.keys), set(new.keys)
+    changed = {}
+    for key in sorted(keys_old & keys_new):
+        fields = [
+            (field, old.keys[key].get(field), new.keys[key].get(field))
+            for field in COMPARED
+            if old.keys[key].get(field) != new.keys[key].get(field)
+        ]
+        if fields:
+            changed[key] = fields
+    return ReleaseDiff(sorted(keys_new - keys_old), sorted(keys_old - keys_new), changed)

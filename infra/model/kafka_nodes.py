@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import uuid
 
+from infra.kafka.catalog import load as load_catalog
 from infra.model.plan import Derived, Settings
 from infra.model.sizing import broker_threads
 from infra.model.spec import Node
@@ -23,7 +24,6 @@ from infra.model.topology import (
     is_kafka_node,
 )
 
-KAFKA_RELEASES = {"4.1": "4.1.1", "3.9": "3.9.1"}
 # Plan-owned broker keys: identity and topology, which an override would break.
 PLAN_OWNED_KEYS = frozenset(
     {
@@ -73,7 +73,9 @@ def quorum(topology: Topology) -> Derived:
     if spec.cluster.mode == "kraft":
         count = len(spec.with_role("controller"))
         return Derived(
-            value=topology.quorum, why=f"static quorum of the {count} controller node(s)"
+            value=topology.quorum,
+            why=f"static quorum of the {count} controller node(s); every release here runs it, "
+            "and a dynamic quorum (KIP-853) is chosen when storage is formatted, not later",
         )
     count = len(spec.with_role("zookeeper"))
     return Derived(value=topology.quorum, why=f"the ensemble of {count} ZooKeeper node(s)")
@@ -162,12 +164,22 @@ def replication(topology: Topology, node: Node) -> Settings:
         return {}
     rf = replication_factor(len(topology.brokers))
     isr = min_insync_replicas(int(rf.value))
+    # Share groups (KIP-932) keep their state in a topic of their own, whose default
+    # replication of 3 fewer brokers cannot meet: set where the release has the keys.
+    catalog = load_catalog(topology.spec.cluster.kafka_version)
+    share = "share.coordinator.state.topic"
+    shares = (
+        {f"{share}.replication.factor": rf, f"{share}.min.isr": isr}
+        if f"{share}.replication.factor" in catalog.keys
+        else {}
+    )
     return {
         "default.replication.factor": rf,
         "min.insync.replicas": isr,
         "offsets.topic.replication.factor": rf,
         "transaction.state.log.replication.factor": rf,
         "transaction.state.log.min.isr": isr,
+        **shares,
         "auto.create.topics.enable": Derived(
             value=False,
             why="every topic is planned; a mistyped name must fail, "

@@ -8,9 +8,10 @@ its module (topology, kafka_nodes, zookeeper, topics, groups, sizing); the rules
 
 from __future__ import annotations
 
+from infra.kafka.releases import RELEASES
 from infra.model.bounds import check_bounds
 from infra.model.groups import plan_groups
-from infra.model.kafka_nodes import KAFKA_RELEASES, cluster_id, server_properties
+from infra.model.kafka_nodes import cluster_id, server_properties
 from infra.model.plan import ClusterPlan, ConsumerShare, Derived, NodePlan, Plan
 from infra.model.rules import check_plan
 from infra.model.sizing import heap_mb, local_heap
@@ -56,7 +57,7 @@ def _cluster(topology: Topology) -> ClusterPlan:
         name=spec.cluster.name,
         placement=topology.placement.kind,
         kafka_version=spec.cluster.kafka_version,
-        kafka_release=KAFKA_RELEASES[spec.cluster.kafka_version],
+        kafka_release=RELEASES[spec.cluster.kafka_version].version,
         mode=spec.cluster.mode,
         cluster_id=cluster_id(spec.cluster.name),
         spans_hosts=topology.spans_hosts,

@@ -96,7 +96,7 @@ class _Model(BaseModel):
 
 class Cluster(_Model):
     name: DnsName
-    kafka_version: Annotated[Literal["4.1", "3.9"], BeforeValidator(_version)] = "4.1"
+    kafka_version: Annotated[Literal["4.4", "4.1", "3.9"], BeforeValidator(_version)] = "4.4"
     mode: Literal["kraft", "zookeeper"] = "kraft"
 
 

@@ -157,7 +157,7 @@ CASES = [
         "removed in 4.0",
         "combined",
         {"zookeeper.connect": "zk-1:2181"},
-        [("zookeeper.connect", "removed in Kafka 4.0; not accepted by Kafka 4.1")],
+        [("zookeeper.connect", "removed after Kafka 3.9; not accepted by Kafka 4.1")],
     ),
     (
         "ZooKeeper key on a 3.9 KRaft node",
@@ -389,7 +389,7 @@ CASES = [
         "ZooKeeper mode without zookeeper.connect",
         "zookeeper",
         {"zookeeper.connect": None},
-        [("zookeeper.connect", "required in ZooKeeper mode")],
+        [("zookeeper.connect", "required in ZooKeeper mode: no ensemble to join")],
     ),
     (
         "broker.id above the reserved range while generating",

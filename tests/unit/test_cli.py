@@ -11,7 +11,7 @@ from tests.conftest import REPO
 def test_plan_prints_the_table_of_numbers_and_reasons(cli):
     code, out, err = cli("plan", "specs/three-node-kraft.yaml")
     assert code == 0 and err == ""
-    assert "Plan for cluster siem: Kafka 4.1.1, kraft" in out
+    assert "Plan for cluster siem: Kafka 4.4.0, kraft" in out
     row = next(line for line in out.splitlines() if "num.partitions" in line)
     assert "8" in row and "this broker's cores (8)" in row
 
@@ -65,7 +65,7 @@ def test_check_says_ok_and_counts_the_checked_broker_files(cli):
     assert (code, err) == (0, "")
     assert out.strip() == (
         "specs/zookeeper-3.9.yaml: ok: 7 nodes, 10 files rendered, 3 server.properties "
-        "pass Kafka 3.9.1's rules"
+        "pass Kafka 3.9.2's rules"
     )
 
 
@@ -89,3 +89,12 @@ def test_every_example_spec_passes_the_checker(cli):
     for spec in sorted((REPO / "specs").glob("*.yaml")):
         code, out, _ = cli("check", str(spec.relative_to(REPO)))
         assert code == 0, out
+
+
+def test_release_diff_shows_what_an_upgrade_changes_for_a_spec(cli):
+    code, out, _ = cli("release-diff", "4.1", "4.4", "--spec", "specs/dedicated-controllers.yaml")
+    assert code == 0
+    # KIP-1161 (4.2): listener settings became lists and controller.listener.names required.
+    assert "controller.listener.names" in out and "required" in out
+    assert "num.replica.fetchers" in out  # 4.4 refuses 0
+    assert "group.streams.session.timeout.ms" not in out  # added in 4.4, not set by the spec
