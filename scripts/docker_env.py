@@ -50,6 +50,7 @@ from rich.console import Console  # noqa: E402
 
 from infra.build import build  # noqa: E402
 from infra.kafka.releases import RELEASES, Release  # noqa: E402
+from infra.ops.stacks import backend_id  # noqa: E402
 from infra.ops.sweeper import stacks_on, sweep  # noqa: E402
 from infra.problems import InputError  # noqa: E402
 from infra.provision.components.labels import PREFIX  # noqa: E402
@@ -66,6 +67,9 @@ ROOTFS = {
 }
 IMAGES = REPO / "scripts" / "images"
 TOPIC_TIMEOUT_S = 30
+# The environment's stacks live in no Pulumi backend: its label says so, so that a
+# sweep by `make up`'s backend leaves them, and its own teardown takes them.
+BACKEND = backend_id("kafka-log-cluster-docker-env")
 
 NETWORK = "docker:index/network:Network"
 VOLUME = "docker:index/volume:Volume"
@@ -290,6 +294,7 @@ def declare(spec: str, stack: str, client: docker.DockerClient) -> Run:
     """The program's registrations for `spec`, with the images built here."""
     plan = build(spec).plan  # a bad spec stops here
     config = {
+        "backend": BACKEND,
         "kafka-image": kafka_image(client, RELEASES[plan.cluster.kafka_version]),
         "consumer-base-image": base_image(client, "python3"),
         "consumer-pip-args": "--no-index",
@@ -465,7 +470,7 @@ def destroy(client: docker.DockerClient, stack: str) -> int:
     """Remove the stack's containers, networks and volumes: the teardown sweeper, told
     that every other stack on the engine is live."""
     others = stacks_on(client) - {stack}
-    _, removed = sweep(client, live_stacks=others)
+    _, removed = sweep(client, live_stacks=others, backend=BACKEND)
     return len(removed)
 
 

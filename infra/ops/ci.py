@@ -63,8 +63,8 @@ def run_ci(
         f"{CONFIG}:spec": spec,
         f"{CONFIG}:created-at": now.isoformat().replace("+00:00", "Z"),
         f"{CONFIG}:ttl": ttl,
-    }
-    code, created, removed = 1, False, False
+    }  # the stacks add the backend label's value
+    code, created, removed, updating = 1, False, False, False
     retry = f"python -m infra teardown --stack {name}"
 
     def step(what: str, action: Callable[[], Any]) -> Any:
@@ -80,12 +80,17 @@ def run_ci(
 
     try:
         with interruptible():
-            created = True  # a partial `up` leaves resources: teardown runs from here on
+            created = updating = True  # a partial `up` leaves resources: teardown from here
             outputs = step(f"up {name} ({spec})", lambda: stacks.up(name, config))
+            updating = False
             code = step("verify", lambda: verify(outputs["inventory"], junit))
     except (Interrupted, KeyboardInterrupt):
-        log("ci: interrupted; tearing down")
         code = EXIT_INTERRUPTED
+        if updating:  # a destroy while the update still runs would find the stack locked
+            log("ci: interrupted; cancelling the update, then tearing down")
+            stacks.cancel(name)
+        else:
+            log("ci: interrupted; tearing down")
     except Exception as err:
         log(f"ci: {type(err).__name__}: {err}")
         code = 1

@@ -7,7 +7,10 @@ and the tests drive the pipeline with a recording stand-in.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,11 +19,47 @@ from rich.console import Console
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = "kafka-log-cluster"  # the project's stack config namespace
+CANCEL_WAIT_S = 120.0
 
 
 def backend_url(work_dir: Path = REPO) -> str:
     """PULUMI_BACKEND_URL, else the repository's own file backend: what `make up` uses."""
     return os.environ.get("PULUMI_BACKEND_URL") or f"file://{work_dir}/.pulumi"
+
+
+def backend_id(url: str) -> str:
+    """The label that says which backend's stack owns a resource (a digest: the URL
+    itself may name a bucket or a path that is nobody else's business)."""
+    return hashlib.sha256(url.encode()).hexdigest()[:12]
+
+
+def pulumi_children() -> list[int]:
+    """The Pulumi CLI processes this process started (the Automation API runs them)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue  # gone meanwhile
+        name = fields[0].split("(", 1)[1]
+        if name == "pulumi" and int(fields[1].split()[1]) == os.getpid():
+            found.append(int(stat.parent.name))
+    return found
+
+
+def interrupt_pulumi() -> list[int]:
+    """SIGINT to the Pulumi CLI processes this one runs, as Ctrl-C would: each stops its
+    update and writes the state, so the stack is not left locked. Their pids."""
+    found = pulumi_children()
+    for pid in found:
+        os.kill(pid, signal.SIGINT)
+    return found
+
+
+def verbatim(console: Console) -> Callable[[str], None]:
+    """Pulumi's lines as they are: read as markup, "[diff: ~uploads]" vanishes and "[/x]"
+    raises."""
+    return lambda line: console.out(line, highlight=False)
 
 
 class PulumiUnavailable(RuntimeError):
@@ -29,6 +68,8 @@ class PulumiUnavailable(RuntimeError):
 
 class Stacks(Protocol):
     def up(self, name: str, config: dict[str, str]) -> dict[str, Any]: ...
+
+    def cancel(self, name: str) -> None: ...  # stop an `up` in progress, and wait for it
 
     def destroy(self, name: str) -> None: ...
 
@@ -44,6 +85,7 @@ class AutomationStacks:
         from pulumi import automation
 
         self.auto, self.work_dir, self.log = automation, str(work_dir), log
+        self.running: threading.Thread | None = None
         os.environ["PULUMI_BACKEND_URL"] = backend_url(work_dir)
         (work_dir / ".pulumi").mkdir(exist_ok=True)
         try:
@@ -55,10 +97,31 @@ class AutomationStacks:
         return self.auto.select_stack(stack_name=name, work_dir=self.work_dir)
 
     def up(self, name: str, config: dict[str, str]) -> dict[str, Any]:
+        """`pulumi up` in a thread, so that SIGTERM or Ctrl-C still reach this one: the
+        pipeline then cancels the update (cancel) before it destroys."""
         stack = self.auto.create_or_select_stack(stack_name=name, work_dir=self.work_dir)
+        config = {**config, f"{CONFIG}:backend": backend_id(backend_url(Path(self.work_dir)))}
         stack.set_all_config({k: self.auto.ConfigValue(v) for k, v in config.items()})
-        result = stack.up(on_output=self.log)
-        return {key: output.value for key, output in result.outputs.items()}
+        done: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                done["result"] = stack.up(on_output=self.log)
+            except Exception as err:  # re-raised in the caller's thread
+                done["error"] = err
+
+        self.running = threading.Thread(target=run, name=f"pulumi up {name}", daemon=True)
+        self.running.start()
+        while self.running.is_alive():
+            self.running.join(0.2)
+        if "error" in done:
+            raise done["error"]
+        return {key: output.value for key, output in done["result"].outputs.items()}
+
+    def cancel(self, name: str) -> None:
+        interrupt_pulumi()
+        if self.running is not None:  # the update ends once the CLI has written the state
+            self.running.join(CANCEL_WAIT_S)
 
     def destroy(self, name: str) -> None:
         self._stack(name).destroy(on_output=self.log)
@@ -78,7 +141,7 @@ class AutomationStacks:
 def open_stacks(verb: str, console: Console) -> AutomationStacks | None:
     """The project's stacks, or None (said in one line) when no Pulumi CLI is here."""
     try:
-        return AutomationStacks(log=console.print)
+        return AutomationStacks(log=verbatim(console))
     except PulumiUnavailable as err:
         console.print(f"{verb}: {err}; see https://www.pulumi.com/docs/install/")
         return None

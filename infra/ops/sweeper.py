@@ -1,8 +1,10 @@
 """The teardown sweeper: what a test environment left behind, found by label and removed.
 
-Only resources labelled `kafka-log-cluster.stack` are ever looked at. One is removed
-when its stack is gone (not among the live stacks, when those are known) or expired
-(`created-at` + `ttl` labels in the past). Containers go first, then networks,
+Only resources labelled `kafka-log-cluster.stack` by a stack of this backend
+(`kafka-log-cluster.backend`, a digest of its URL) are ever looked at: a shared Docker
+host carries other backends' stacks, whose absence from ours says nothing. One of ours
+is removed when its stack is gone (not among the live stacks, when those are known) or
+expired (`created-at` + `ttl` labels in the past). Containers go first, then networks,
 volumes and images, so nothing is in use when its turn comes. Idempotent; with
 dry_run, it lists and changes nothing.
 """
@@ -21,6 +23,7 @@ from infra.provision.components.labels import PREFIX
 STACK = f"{PREFIX}.stack"
 CREATED_AT = f"{PREFIX}.created-at"
 TTL = f"{PREFIX}.ttl"
+BACKEND = f"{PREFIX}.backend"
 KINDS = ("container", "network", "volume", "image")
 
 
@@ -99,13 +102,15 @@ def stacks_on(client: docker.DockerClient) -> set[str]:
 
 
 def find(
-    client: docker.DockerClient, live_stacks: set[str] | None, now: datetime
+    client: docker.DockerClient, live_stacks: set[str] | None, now: datetime, backend: str
 ) -> list[Leftover]:
     found = []
     for kind in KINDS:
         for resource in _listing(client, kind):
             labels = _labels(kind, resource)
             stack = labels[STACK]
+            if not stack or labels.get(BACKEND) != backend:
+                continue  # another backend's, or built outside any stack
             ends = expiry(labels.get(CREATED_AT), labels.get(TTL))
             if live_stacks is not None and stack not in live_stacks:
                 why = "its stack is gone"
@@ -120,6 +125,7 @@ def find(
 def sweep(
     client: docker.DockerClient,
     live_stacks: set[str] | None,
+    backend: str,
     now: datetime | None = None,
     dry_run: bool = False,
 ) -> tuple[list[Leftover], list[Leftover]]:
@@ -127,7 +133,7 @@ def sweep(
 
     Raises SweepError naming the first resource Docker refused to remove."""
     now = now or datetime.now(UTC)
-    leftovers = find(client, live_stacks, now)
+    leftovers = find(client, live_stacks, now, backend)
     if dry_run:
         return leftovers, []
     doomed = {(item.kind, item.name): item for item in leftovers}

@@ -14,7 +14,7 @@ import docker
 from docker.errors import DockerException
 from rich.console import Console
 
-from infra.ops.stacks import CONFIG, open_stacks
+from infra.ops.stacks import CONFIG, Stacks, backend_id, backend_url, open_stacks
 from infra.ops.sweeper import KINDS, SweepError, expiry, sweep
 
 
@@ -23,7 +23,7 @@ def plural(count: int, kind: str) -> str:
 
 
 def sweep_hosts(
-    hosts: list[str | None], live: set[str] | None, dry_run: bool, console: Console
+    hosts: list[str | None], live: set[str] | None, backend: str, dry_run: bool, console: Console
 ) -> int:
     """Sweep each Docker host (None: the local engine / DOCKER_HOST); exit code.
 
@@ -40,7 +40,7 @@ def sweep_hosts(
             code = 1
             continue
         try:
-            leftovers, removed = sweep(client, live, now, dry_run)
+            leftovers, removed = sweep(client, live, backend, now, dry_run)
         except SweepError as err:
             console.print(f"teardown: {where}: {err}")
             code = 1
@@ -54,11 +54,21 @@ def sweep_hosts(
     return code
 
 
-def teardown(stack: str | None, dry_run: bool, hosts: list[str | None], console: Console) -> int:
-    """Destroy `stack`, or (None) every expired stack; then sweep `hosts`."""
-    stacks = open_stacks("teardown", console)
-    live = None
+def teardown(
+    stack: str | None,
+    dry_run: bool,
+    hosts: list[str | None],
+    console: Console,
+    stacks: Stacks | None = None,
+) -> int:
+    """Destroy `stack`, or (None) every expired stack; then sweep `hosts`. `stacks`: the
+    project's (the Automation API's by default; None without a Pulumi CLI)."""
+    stacks = stacks or open_stacks("teardown", console)
+    live, code = None, 0
     if stacks is None:
+        if stack:
+            console.print(f"teardown: stack {stack} not destroyed: it needs the Pulumi CLI")
+            code = 1
         console.print("teardown: no stack is known; sweeping only what its labels say expired")
     else:
         known = stacks.list()
@@ -73,10 +83,20 @@ def teardown(stack: str | None, dry_run: bool, hosts: list[str | None], console:
                 and ends <= now
             ]
         )
+        gone = []
         for name in doomed:
             console.print(f"teardown: {'would destroy' if dry_run else 'destroying'} stack {name}")
-            if not dry_run:
+            if dry_run:
+                continue
+            try:
                 stacks.destroy(name)
                 stacks.remove(name)
-        live = set(known) - set(doomed)
-    return sweep_hosts(hosts, live, dry_run, console)
+                gone.append(name)
+            except Exception as err:  # one line, and on to the next stack
+                reason = (
+                    str(err).strip().splitlines()[-1].strip() if str(err).strip() else repr(err)
+                )
+                console.print(f"teardown: stack {name} not destroyed: {reason}", markup=False)
+                code = 1
+        live = set(known) - set(gone if not dry_run else doomed)
+    return sweep_hosts(hosts, live, backend_id(backend_url()), dry_run, console) or code

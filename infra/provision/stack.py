@@ -69,6 +69,7 @@ def provision() -> Provisioned:
         cluster=plan.cluster.name,
         created_at=config.get("created-at"),
         ttl=config.get("ttl"),
+        backend=config.get("backend"),
     )
     hosts = docker_hosts(plan, labels)
     target = Target(plan, rendered, hosts, labels)

@@ -301,7 +301,8 @@ def test_records_a_topic_refuses_go_to_the_dlq_and_nothing_loops(bootstrap, tmp_
         parsed = wait_for(
             lambda: len(r := read_topic(bootstrap, sink, quiet_s=1)) >= 20 and r, 60, "the rest"
         )
-        assert deployment.status()["restarts"] == 0  # refused, not crashed into a loop
+        status = wait_for(deployment.status, 30, "the status file")
+        assert status["restarts"] == 0  # refused, not crashed into a loop
     finally:
         assert deployment.stop() == 0, deployment.log
     assert sorted(seqs(parsed)) == list(range(20))

@@ -1,10 +1,12 @@
 """The teardown sweeper against a real Docker engine.
 
 Containers, volumes, networks and images are made for a live stack, an expired stack
-and a gone stack (labelled exactly as the Pulumi program labels them), plus unlabelled
-ones. `python -m infra teardown --expired` (no Pulumi CLI here, so no stack is known)
-must remove exactly the expired stack's resources; with the live stacks known, the
-gone stack's go too. A second run removes nothing; --dry-run changes nothing.
+and a gone stack (labelled exactly as the Pulumi program labels them), for a stack of
+another Pulumi backend that is both expired and unknown to ours, plus unlabelled ones.
+`python -m infra teardown --expired` (no Pulumi CLI here, so no stack is known) must
+remove exactly the expired stack's resources; with the live stacks known, the gone
+stack's go too; the other backend's are never touched. A second run removes nothing;
+--dry-run changes nothing.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from pathlib import Path
 import docker
 import pytest
 
+from infra.ops.stacks import backend_id
 from infra.ops.sweeper import sweep
 from infra.provision.components.labels import Labels
 from tests.conftest import REPO
 
+OURS = backend_id(f"file://{REPO}/.pulumi")  # teardown's backend with PULUMI_BACKEND_URL unset
 BUSYBOX = next(p for p in (Path("/bin/busybox"), Path("/usr/bin/busybox")) if p.exists())
 
 
@@ -47,12 +51,29 @@ def world(docker_engine):
     run = uuid.uuid4().hex[:6]
     stacks = {
         "live": Labels(
-            stack=f"live-{run}", cluster="sweep", created_at=datetime.now(UTC).isoformat(), ttl="2h"
+            stack=f"live-{run}",
+            cluster="sweep",
+            created_at=datetime.now(UTC).isoformat(),
+            ttl="2h",
+            backend=OURS,
         ),
         "expired": Labels(
-            stack=f"old-{run}", cluster="sweep", created_at="2026-01-01T00:00:00Z", ttl="1h"
+            stack=f"old-{run}",
+            cluster="sweep",
+            created_at="2026-01-01T00:00:00Z",
+            ttl="1h",
+            backend=OURS,
         ),
-        "gone": Labels(stack=f"gone-{run}", cluster="sweep"),
+        "gone": Labels(stack=f"gone-{run}", cluster="sweep", backend=OURS),
+        # A dev stack of another backend on the same engine: its ttl has passed and ours
+        # has never heard of it, and it is still not ours to remove.
+        "other": Labels(
+            stack=f"dev-{run}",
+            cluster="sweep",
+            created_at="2026-01-01T00:00:00Z",
+            ttl="1h",
+            backend=backend_id("s3://another-teams-state"),
+        ),
     }
     base = busybox_image(client, f"klc-unlabelled-{run}", {})
     made: dict[str, dict[str, list[str]]] = {}
@@ -126,7 +147,7 @@ def test_teardown_removes_exactly_the_expired_stack(world):
     before = present(client)
     everything = (
         owned(made["live"]) | owned(made["expired"]) | owned(made["gone"]) | owned(strangers)
-    )
+    ) | owned(made["other"])
     assert everything <= before
 
     dry = teardown_cli(host, "--dry-run")
@@ -140,6 +161,7 @@ def test_teardown_removes_exactly_the_expired_stack(world):
     after = present(client)
     assert owned(made["expired"]).isdisjoint(after), "the expired stack's resources remain"
     assert (owned(made["live"]) | owned(made["gone"]) | owned(strangers)) <= after
+    assert owned(made["other"]) <= after, "another backend's stack was swept"
     assert "removed 1 container, 1 network, 1 volume, 1 image" in first.stdout
     assert "no stack is known; sweeping only what its labels say expired" in first.stdout
 
@@ -152,10 +174,10 @@ def test_teardown_removes_exactly_the_expired_stack(world):
 def test_with_the_live_stacks_known_a_gone_stacks_resources_go_too(world):
     client, _, made, strangers, stacks = world
     live = {stacks["live"].stack}
-    leftovers, removed = sweep(client, live_stacks=live)
+    leftovers, removed = sweep(client, live_stacks=live, backend=OURS)
     expected = {(kind, stacks[key].stack) for key in ("expired", "gone") for kind in made[key]}
     assert {(item.kind, item.stack) for item in leftovers} == expected
     assert {(item.kind, item.stack) for item in removed} == expected
     after = present(client)
     assert (owned(made["expired"]) | owned(made["gone"])).isdisjoint(after)
-    assert (owned(made["live"]) | owned(strangers)) <= after
+    assert (owned(made["live"]) | owned(strangers) | owned(made["other"])) <= after

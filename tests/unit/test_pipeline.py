@@ -7,16 +7,20 @@ the calls and fails on demand (or receives SIGTERM in the middle of `up`).
 
 from __future__ import annotations
 
+import io
 import os
 import signal
+import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from infra.ops import teardown as teardown_ops
 from infra.ops.ci import EXIT_INTERRUPTED, run_ci
-from infra.ops.stacks import AutomationStacks, PulumiUnavailable
+from infra.ops.stacks import AutomationStacks, PulumiUnavailable, interrupt_pulumi, verbatim
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 INVENTORY = {"cluster": {"name": "logs"}}
@@ -39,6 +43,9 @@ class StandIn:
             raise AssertionError("SIGTERM did not interrupt up")
         self._maybe_fail("up")
         return {"inventory": INVENTORY, "bootstrap_servers": "127.0.0.1:19092"}
+
+    def cancel(self, name):
+        self.calls.append(("cancel", name))
 
     def destroy(self, name):
         self.calls.append(("destroy", name))
@@ -119,9 +126,10 @@ def test_sigterm_in_the_middle_of_up_still_tears_down():
     stand_in = StandIn(sigterm_in_up=True)
     code, lines, verified = run(stand_in)
     assert code == EXIT_INTERRUPTED
-    assert stand_in.steps() == ["up", "destroy", "remove"]
+    # The update is cancelled and waited for first: destroy would find the stack locked.
+    assert stand_in.steps() == ["up", "cancel", "destroy", "remove"]
     assert verified == []
-    assert "ci: interrupted; tearing down" in lines
+    assert "ci: interrupted; cancelling the update, then tearing down" in lines
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler was put back
 
 
@@ -158,3 +166,64 @@ def test_the_automation_adapter_says_when_the_pulumi_cli_is_missing(monkeypatch,
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(PulumiUnavailable, match="the Pulumi CLI is needed"):
         AutomationStacks(work_dir=tmp_path)
+
+
+def test_cancelling_interrupts_the_pulumi_cli_this_process_runs(tmp_path):
+    # A stand-in named pulumi (the kernel names a process after the file it runs).
+    cli = tmp_path / "pulumi"
+    cli.write_text(
+        "#!/bin/sh\ntrap 'echo cancelled > \"$0.out\"; exit 0' INT\nwhile :; do sleep 0.1; done\n"
+    )
+    cli.chmod(0o755)
+    process = subprocess.Popen([str(cli)])
+    try:
+        time.sleep(0.5)
+        assert interrupt_pulumi() == [process.pid]
+        assert process.wait(timeout=10) == 0
+        assert (tmp_path / "pulumi.out").read_text() == "cancelled\n"
+    finally:
+        process.kill()
+
+
+def test_pulumis_output_is_printed_verbatim():
+    console = Console(file=io.StringIO(), width=200)
+    log = verbatim(console)
+    log("~ docker:index/container:Container siem-kafka-1 updating [diff: ~uploads]")
+    log("[/closing] tags and [bold] are text here")
+    assert console.file.getvalue().splitlines() == [
+        "~ docker:index/container:Container siem-kafka-1 updating [diff: ~uploads]",
+        "[/closing] tags and [bold] are text here",
+    ]
+
+
+class FailingDestroy(StandIn):
+    def list(self):
+        return {"ci-a": {}, "ci-b": {}}
+
+    def destroy(self, name):
+        self.calls.append(("destroy", name))
+        if name == "ci-a":
+            raise RuntimeError("code: 255\n stderr: error: the stack is locked [/x]")
+
+
+def test_teardown_says_each_failed_destroy_in_one_line_and_goes_on(monkeypatch):
+    monkeypatch.setattr(teardown_ops, "sweep_hosts", lambda *args: 0)
+    console = Console(file=io.StringIO(), width=200)
+    stacks = FailingDestroy()
+    code = teardown_ops.teardown("ci-a", False, [None], console, stacks)
+    assert code == 1
+    assert "teardown: stack ci-a not destroyed: stderr: error: the stack is locked [/x]" in (
+        console.file.getvalue()
+    )
+    stacks.calls.clear()
+    monkeypatch.setattr(teardown_ops, "expiry", lambda *_: NOW)  # both expired
+    assert teardown_ops.teardown(None, False, [None], console, stacks) == 1
+    assert stacks.steps() == ["destroy", "destroy", "remove"]  # ci-b despite ci-a
+
+
+def test_teardown_of_a_named_stack_without_the_pulumi_cli_says_so(monkeypatch):
+    monkeypatch.setattr(teardown_ops, "sweep_hosts", lambda *args: 0)
+    monkeypatch.setattr(teardown_ops, "open_stacks", lambda *args: None)
+    console = Console(file=io.StringIO(), width=200)
+    assert teardown_ops.teardown("dev", False, [None], console) == 1
+    assert "teardown: stack dev not destroyed: it needs the Pulumi CLI" in console.file.getvalue()

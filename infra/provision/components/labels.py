@@ -1,7 +1,8 @@
 """The labels on every Docker resource: how the teardown sweeper finds what is ours.
 
-`created-at` and `ttl` come from stack config (set by the CI pipeline), never from the
-clock, so two runs of the program register identical inputs; absent, they are not set.
+`created-at`, `ttl` and `backend` come from stack config (set by the CI pipeline and
+`make up`), never from the clock or the environment, so two runs of the program register
+identical inputs; absent, they are not set, and the sweeper never takes such a resource.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class Labels:
     cluster: str
     created_at: str | None = None
     ttl: str | None = None
+    backend: str | None = None  # which Pulumi backend's stack this is (infra/ops/stacks.py)
 
     def of(self, node: str | None = None, role: str | None = None) -> dict[str, str]:
         values = {
@@ -27,6 +29,7 @@ class Labels:
             "node": node,
             "role": role,
             "managed-by": "pulumi",
+            "backend": self.backend,
             "created-at": self.created_at,
             "ttl": self.ttl,
         }
