@@ -12,7 +12,7 @@ spec=${2:-specs/single-node.yaml}
 if ! command -v pulumi >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then
     missing=$(command -v pulumi >/dev/null 2>&1 && echo "no running Docker engine" || echo "no Pulumi CLI")
     if [ "$action" = up ]; then
-        echo "make up: $missing here; running the embedded local runtime for $spec (Ctrl-C stops it)"
+        echo "make up: $missing here; running the local runtime for $spec on Kafka JVMs (Ctrl-C stops it)"
         exec .venv/bin/python -m infra up --local "$spec"
     fi
     echo "make down: $missing here, so Pulumi provisioned nothing; the local runtime stops with Ctrl-C"
@@ -28,6 +28,9 @@ pulumi stack select --create dev
 case $action in
     up)
         pulumi config set kafka-log-cluster:spec "$spec"
+        # Which backend's stack the resources belong to: the sweeper takes only its own.
+        backend=$(.venv/bin/python -c 'from infra.ops.stacks import backend_id, backend_url; print(backend_id(backend_url()))')
+        pulumi config set kafka-log-cluster:backend "$backend"
         pulumi up --yes
         ;;
     down) pulumi destroy --yes ;;

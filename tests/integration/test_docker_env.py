@@ -47,9 +47,14 @@ def environment(client, spec: str, tmp_path):
         create(client, run, Console(quiet=True))
         inventory = run.result["provisioned"].outputs["inventory"]
         (tmp_path / "inventory.json").write_text(json.dumps(inventory))
+        # The built consumers image carries the stack's labels, so its sweeper finds it.
+        assert client.images.list(filters={"label": f"kafka-log-cluster.stack={stack}"})
         yield inventory
     finally:
         destroy(client, stack)
+        ours = {"label": f"kafka-log-cluster.stack={stack}"}
+        assert not client.images.list(filters=ours), "the stack's image outlived it"
+        assert not client.containers.list(all=True, filters=ours)
 
 
 def verify(tmp_path, inventory: dict, docker_host: str) -> tuple[int, list[dict]]:

@@ -174,7 +174,11 @@ def test_consumer_containers_run_the_planned_processes(example):
     for image in images:
         assert image.inputs["build"]["dockerfile"] == "consumers/Dockerfile"
         assert image.inputs["skipPush"] is True
-        assert image.inputs["imageName"] == f"kafka-log-cluster/consumers:{context_digest()}"
+        # The stack's own tag, labelled for its sweeper (the mocks' stack is "test").
+        assert image.inputs["imageName"] == f"kafka-log-cluster/consumers:test-{context_digest()}"
+        args = image.inputs["build"]["args"]
+        assert (args["LABEL_STACK"], args["LABEL_MANAGED_BY"]) == ("test", "pulumi")
+        assert args["LABEL_CLUSTER"] == built.plan.cluster.name
         assert {c.inputs["image"] for c in consumer_containers} == {image.inputs["imageName"]}
 
 

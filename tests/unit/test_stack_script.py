@@ -30,7 +30,7 @@ def test_up_without_pulumi_runs_the_local_runtime():
     spec = "tests/unit/bad_specs/cores-zero.yaml"
     result = stack("up", spec)
     assert result.stdout.startswith(
-        f"make up: no Pulumi CLI here; running the embedded local runtime for {spec}"
+        f"make up: no Pulumi CLI here; running the local runtime for {spec} on Kafka JVMs"
     )
     # The local runtime itself answered: a bad spec is its one line and exit 2.
     assert result.returncode == 2

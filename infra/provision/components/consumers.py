@@ -42,15 +42,20 @@ class ConsumerDeployment(pulumi.ComponentResource):
         super().__init__("kafka-log-cluster:index:ConsumerDeployment", name, None, opts)
         members = [n for n in target.plan.nodes if n.consumers]
         # Built on each Docker host that runs consumers; paths are relative to Pulumi.yaml.
+        # A tag of the stack's own, labelled like its containers (build args: docker.Image
+        # takes no labels), so the sweeper removes it with the stack and no other's.
+        labels = {
+            f"LABEL_{k.upper().replace('-', '_')}": v for k, v in target.labels.values().items()
+        }
         images = target.per_host(
             members,
             lambda i, host: docker.Image(
                 f"{name}-image-{i}",
-                image_name=f"kafka-log-cluster/consumers:{context_digest()}",
+                image_name=f"kafka-log-cluster/consumers:{target.labels.stack}-{context_digest()}",
                 build=docker.DockerBuildArgs(
                     context=".",
                     dockerfile="consumers/Dockerfile",
-                    args={"BASE_IMAGE": base_image, "PIP_ARGS": pip_args},
+                    args={"BASE_IMAGE": base_image, "PIP_ARGS": pip_args, **labels},
                     builder_version=docker.BuilderVersion.BUILDER_V1,
                 ),
                 skip_push=True,

@@ -22,6 +22,10 @@ class Labels:
     ttl: str | None = None
     backend: str | None = None  # which Pulumi backend's stack this is (infra/ops/stacks.py)
 
+    def values(self) -> dict[str, str]:
+        """The stack's own labels, unprefixed: what the consumers image carries."""
+        return {k.removeprefix(f"{PREFIX}."): v for k, v in self.of().items()}
+
     def of(self, node: str | None = None, role: str | None = None) -> dict[str, str]:
         values = {
             "stack": self.stack,
