@@ -333,7 +333,7 @@ def _uploads_tar(uploads: list[dict]) -> bytes:
 CONTAINER_INPUTS = {
     "name", "hostname", "image", "command", "envs", "uploads", "volumes", "ports",
     "networksAdvanced", "labels", "healthcheck", "wait", "waitTimeout", "restart",
-    "stopTimeout",
+    "stopTimeout", "memory", "memorySwap", "cpuShares",
 }  # fmt: skip
 
 
@@ -374,6 +374,9 @@ def create_container(client: docker.DockerClient, inputs: dict) -> str:
             port_bindings=ports,
             mounts=mounts,
             restart_policy={"Name": inputs.get("restart", "no")},
+            mem_limit=f"{int(inputs['memory'])}m",
+            memswap_limit=f"{int(inputs['memorySwap'])}m",
+            cpu_shares=int(inputs["cpuShares"]),
         ),
         networking_config=networks
         and api.create_networking_config(

@@ -33,6 +33,13 @@ class Port(_Frozen):
     published: int | None  # on the node's Docker host; None: reachable only in-network
 
 
+class Limits(_Frozen):
+    """A container's share of its node: a memory limit and a CPU weight."""
+
+    memory_mb: Derived
+    cpu_shares: Derived
+
+
 class ConsumerShare(_Frozen):
     group: str
     processes: int
@@ -56,6 +63,7 @@ class NodePlan(_Frozen):
     config_dir: str  # where its services read their rendered files
     data_dirs: dict[str, str]  # per JVM service (kafka, zookeeper)
     heap_mb: dict[str, Derived]  # per JVM service
+    limits: dict[str, Limits]  # per container (service); none for the local placement
     server_properties: dict[str, Settings]  # section title -> settings; empty: no Kafka
     zookeeper_properties: Settings
     consumers: list[ConsumerShare]

@@ -12,9 +12,16 @@ from infra.kafka.releases import RELEASES
 from infra.model.bounds import check_bounds
 from infra.model.groups import plan_groups
 from infra.model.kafka_nodes import cluster_id, server_properties
-from infra.model.plan import ClusterPlan, ConsumerShare, Derived, NodePlan, Plan
+from infra.model.plan import ClusterPlan, ConsumerShare, Derived, Limits, NodePlan, Plan
 from infra.model.rules import check_plan
-from infra.model.sizing import heap_mb, local_heap
+from infra.model.sizing import (
+    consumer_memory,
+    cpu_shares,
+    heap_mb,
+    kafka_memory,
+    local_heap,
+    zookeeper_memory,
+)
 from infra.model.spec import Node, Spec
 from infra.model.topics import plan_topics
 from infra.model.topology import DOCKER, EXTERNAL, INTERNAL, Placement, Topology
@@ -51,6 +58,34 @@ def data_dirs(
     return found
 
 
+def limits(
+    topology: Topology, node: Node, heaps_mb: dict[str, Derived], shares: list[ConsumerShare]
+) -> dict[str, Limits]:
+    """Each container's share of the node (Docker only: local processes run unconfined)."""
+    if topology.local:
+        return {}
+    cores = topology.cores[node.name]
+    found = {
+        f"consumer:{s.group}": Limits(
+            memory_mb=consumer_memory(s.processes),
+            cpu_shares=cpu_shares(s.processes, f"{s.processes} worker(s)"),
+        )
+        for s in shares
+    }
+    if "zookeeper" in heaps_mb:
+        found["zookeeper"] = Limits(
+            memory_mb=zookeeper_memory(int(heaps_mb["zookeeper"].value)),
+            cpu_shares=cpu_shares(cores, "ZooKeeper"),
+        )
+    if "kafka" in heaps_mb:
+        others = {s: int(limit.memory_mb.value) for s, limit in found.items()}
+        found["kafka"] = Limits(
+            memory_mb=kafka_memory(int(node.memory_gb * 1024), others),
+            cpu_shares=cpu_shares(cores, "Kafka"),
+        )
+    return found
+
+
 def _cluster(topology: Topology) -> ClusterPlan:
     spec = topology.spec
     return ClusterPlan(
@@ -74,6 +109,7 @@ def make_plan(topology: Topology) -> Plan:
     nodes = []
     for n in topology.spec.nodes:
         services = topology.services(n, [share.group for share in shares[n.name]])
+        node_heaps = heaps(topology, n)
         nodes.append(
             NodePlan(
                 name=n.name,
@@ -89,7 +125,8 @@ def make_plan(topology: Topology) -> Plan:
                 ports=topology.ports(n),
                 config_dir=topology.config_dir(n),
                 data_dirs=data_dirs(topology, n, services, shares[n.name]),
-                heap_mb=heaps(topology, n),
+                heap_mb=node_heaps,
+                limits=limits(topology, n, node_heaps, shares[n.name]),
                 server_properties=server_properties(topology, n),
                 zookeeper_properties=zookeeper_properties(topology, n),
                 consumers=shares[n.name],

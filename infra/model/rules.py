@@ -148,7 +148,31 @@ def _container_names(plan: Plan) -> list[Problem]:
     return problems
 
 
+def _memory(plan: Plan) -> list[Problem]:
+    """A node's containers must fit its memory: the others' limits, and Kafka's heap in
+    what is left (the page cache takes whatever remains)."""
+    problems = []
+    for i, node in enumerate(plan.nodes):
+        if not node.limits:
+            continue
+        need = {s: int(limit.memory_mb.value) for s, limit in node.limits.items() if s != "kafka"}
+        if "kafka" in node.limits:
+            need["kafka heap"] = int(node.heap_mb["kafka"].value)
+        have = int(node.memory_gb * 1024)
+        if sum(need.values()) > have:
+            detail = ", ".join(f"{s.replace('consumer:', 'group ')} {mb}" for s, mb in need.items())
+            problems.append(
+                Problem(
+                    f"nodes[{i}].memory_gb",
+                    f"{node.name}'s containers need {sum(need.values())} MiB ({detail}) but the "
+                    f"node has {have}: give it more memory or fewer consumer processes",
+                )
+            )
+    return problems
+
+
 def check_plan(topology: Topology, plan: Plan) -> Found:
     """Every problem and warning of a plan, in the order an operator fixes them."""
     found = Found(_ports(topology) + _tuning(topology) + _topics(topology) + _container_names(plan))
+    found += Found(_memory(plan))
     return found + _processes(topology, plan) + Found(warnings=_partition_default(topology))

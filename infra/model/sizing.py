@@ -62,3 +62,48 @@ def local_heap(planned: Derived) -> Derived:
         why=f"local runtime: at most {LOCAL_HEAP_CAP_MB} MiB, so every node's JVM fits on one "
         f"machine (the node's own share would be {planned.value} MiB)",
     )
+
+
+# What a node's containers may use: the spec's memory split between them, so several
+# nodes on one Docker host cannot take each other's, and a heap can never outgrow its
+# container (the page cache a broker reads through counts against its limit too).
+WORKER_MB = 256  # a worker: Python, its parser, librdkafka's queues for a batch each way
+SUPERVISOR_MB = 128
+JVM_OVERHEAD_MB = 512  # beyond the heap: metaspace, code cache, thread stacks, direct buffers
+CPU_SHARES_PER_CORE = 1024  # Docker's weight of one CPU
+
+
+def consumer_memory(processes: int) -> Derived:
+    value = SUPERVISOR_MB + WORKER_MB * processes
+    return Derived(
+        value=value,
+        why=f"{SUPERVISOR_MB} MiB for the supervisor + {WORKER_MB} MiB for each of its "
+        f"{processes} workers",
+    )
+
+
+def zookeeper_memory(heap: int) -> Derived:
+    return Derived(
+        value=heap + JVM_OVERHEAD_MB,
+        why=f"its heap ({heap} MiB) + {JVM_OVERHEAD_MB} MiB the JVM needs beyond it",
+    )
+
+
+def kafka_memory(node_mb: int, others: dict[str, int]) -> Derived:
+    """The rest of the node: the heap, and the page cache Kafka serves reads from."""
+    taken = sum(others.values())
+    detail = ", ".join(f"{s} {mb}" for s, mb in others.items())
+    return Derived(
+        value=node_mb - taken,
+        why=f"the node's {node_mb} MiB"
+        + (f" less its other containers' {taken} MiB ({detail})" if others else "")
+        + ": the heap, and the page cache Kafka reads and writes through",
+    )
+
+
+def cpu_shares(cores: int, what: str) -> Derived:
+    return Derived(
+        value=CPU_SHARES_PER_CORE * cores,
+        why=f"{cores} core(s) for {what}, as a weight: under contention each container gets "
+        "CPU in proportion (a hard quota above the Docker host's CPUs is refused)",
+    )

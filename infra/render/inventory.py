@@ -58,6 +58,13 @@ def build_inventory(plan: Plan, rendered: Rendered) -> dict[str, Any]:
                 "containers": node.containers,
                 "ports": [p.model_dump() for p in node.ports],
                 "heap_mb": {service: d.value for service, d in node.heap_mb.items()},
+                "limits": {
+                    service: {
+                        "memory_mb": limit.memory_mb.value,
+                        "cpu_shares": limit.cpu_shares.value,
+                    }
+                    for service, limit in node.limits.items()
+                },
                 "data_dirs": node.data_dirs,
                 "num_partitions": settings.get(
                     "num.partitions"

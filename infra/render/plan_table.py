@@ -25,6 +25,12 @@ def plan_table(plan: Plan) -> Table:
 
     for node in plan.nodes:
         rows = [(f"{service} heap MiB", heap) for service, heap in node.heap_mb.items()]
+        for service, limit in node.limits.items():
+            name = service.replace("consumer:", "group ")
+            rows += [
+                (f"{name} memory MiB", limit.memory_mb),
+                (f"{name} CPU shares", limit.cpu_shares),
+            ]
         for settings in (*node.server_properties.values(), node.zookeeper_properties):
             rows += list(settings.items())
         group_processes = {g.group: g.processes.value for g in plan.groups}

@@ -193,6 +193,10 @@ def pytest_generate_tests(metafunc):
         "file_sink": ([m for m in members(inventory) if m.sink_dir], lambda m: m.id),
         "node_file": ([(n, f) for n in nodes for f in n["files"]], lambda nf: nf[1]["path"]),
         "ensemble": ([zookeepers] if zookeepers else [], lambda _: "zookeeper"),
+        "limited": (
+            [(n, s) for n in nodes for s in n.get("limits", {})],
+            lambda ns: f"{ns[0]['name']}/{ns[1]}",
+        ),
         "topic": (inventory["topics"], lambda t: t["name"]),
         "group": (inventory["groups"], lambda g: g["group"]),
     }

@@ -136,6 +136,27 @@ def test_heap_setting(jvm: Jvm, check, not_run):
     check(jvm.node["name"], name, [expected], actual)
 
 
+def test_container_gets_its_share_of_the_node(limited, check):
+    """The memory limit and CPU weight the plan split the node's resources into."""
+    node, service = limited
+    planned = node["limits"][service]
+    expected = {"memory": planned["memory_mb"] * 2**20, "cpu shares": planned["cpu_shares"]}
+
+    def applied():
+        config = engine(node["host"]).api.inspect_container(node["containers"][service])
+        return {
+            "memory": config["HostConfig"]["Memory"],
+            "cpu shares": config["HostConfig"]["CpuShares"],
+        }
+
+    check(
+        node["name"],
+        f"{service.replace('consumer:', '')} memory and CPU share",
+        expected,
+        ask(applied),
+    )
+
+
 def test_jvm_heap_flags(jvm: Jvm, check):
     flags = JVM_HEAP_FLAGS[jvm.service](jvm.node["heap_mb"][jvm.service])
 

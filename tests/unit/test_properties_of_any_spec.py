@@ -42,12 +42,14 @@ def specs(draw) -> dict:
         roles = draw(st.lists(st.sampled_from(optional_roles), min_size=1, max_size=3, unique=True))
         if i == 0:  # every valid spec has a broker and a quorum
             roles = sorted({*roles, "broker", quorum_role})
+        cores = draw(st.integers(1, 64))
         nodes.append(
             {
                 "name": name,
                 "host": host,
-                "cores": draw(st.integers(1, 64)),
-                "memory_gb": draw(st.sampled_from([0.5, 2, 8, 31.5, 256])),
+                "cores": cores,
+                # Room for a worker per core in each of up to 3 groups beside the JVMs.
+                "memory_gb": max(draw(st.sampled_from([0.5, 2, 8, 31.5, 256])), cores + 4.0),
                 "roles": roles,
             }
         )

@@ -98,6 +98,13 @@ def test_data_volumes_heap_and_ports(example):
                 )
                 assert inputs["envs"] == [env]
                 assert inputs["restart"] == "unless-stopped"
+                # The heap fits inside the container's share of the node's memory.
+                assert heap < inputs["memory"] == inputs["memorySwap"]
+            limit = node.limits[service]
+            assert (inputs["memory"], inputs["cpuShares"]) == (
+                limit.memory_mb.value,
+                limit.cpu_shares.value,
+            )
         published = [p for p in node.ports if p.published is not None]
         got = [
             (p["internal"], p["external"], p["ip"])

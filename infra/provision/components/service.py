@@ -123,6 +123,10 @@ def service_container(
         healthcheck=healthcheck,
         wait=healthcheck is not None,
         wait_timeout=HEALTH_TIMEOUT_S,
+        # The node's share for this container (the plan splits the spec's memory and cores).
+        memory=int(node.limits[service].memory_mb.value),
+        memory_swap=int(node.limits[service].memory_mb.value),  # no swap beyond the limit
+        cpu_shares=int(node.limits[service].cpu_shares.value),
         restart="unless-stopped",
         stop_timeout=60,  # consumers finish their batch and commit; brokers shut down cleanly
         opts=options,
