@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from consumers.properties import Entry, parse, to_property
+from consumers.properties import Entry, parse
 from infra.kafka.catalog import Catalog, KafkaVersion, Mode, load
 from infra.problems import Problem
 
@@ -28,8 +28,7 @@ class _Config:
     def __getitem__(self, key: str) -> str:
         if key in self.explicit:
             return self.explicit[key].strip()
-        default = self.kafka.keys[key]["default"] if key in self.kafka.keys else None
-        return "" if default is None else to_property(default)
+        return self.kafka.default_text(key)
 
     def list(self, key: str) -> list[str]:
         return [v.strip() for v in self[key].split(",") if v.strip()]

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from consumers.properties import to_property
+
 KafkaVersion = Literal["3.9", "4.1", "4.4"]
 Mode = Literal["kraft", "zookeeper"]
 
@@ -82,6 +84,19 @@ class Catalog:
 
     def default(self, key: str) -> Any:
         return self.keys[key]["default"]
+
+    def default_text(self, key: str) -> str:
+        """The default as a properties file would spell it ("" for none or an unknown key);
+        asked for many keys of every file checked, so computed once per catalogue."""
+        return self._defaults_text.get(key, "")
+
+    @functools.cached_property
+    def _defaults_text(self) -> dict[str, str]:
+        return {
+            key: to_property(entry["default"])
+            for key, entry in self.keys.items()
+            if entry["default"] is not None
+        }
 
     def check(self, key: str, text: str, mode: Mode, migrating: bool = False) -> str | None:
         """The reason Kafka would refuse `key=text` on a broker in `mode`, or None.

@@ -8,6 +8,7 @@ rendered `server.properties` would be refused by a broker of the planned version
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,29 +130,34 @@ def render(plan: Plan, source: str) -> Rendered:
     return rendered
 
 
+def _put(path: Path, content: str) -> None:
+    """A file with this content: left untouched when it already has it (a re-render keeps
+    its timestamps and costs a read), else written whole."""
+    data = content.encode()
+    try:
+        if path.read_bytes() == data:
+            return
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
 def write(rendered: Rendered, out_dir: Path, extra: dict[str, str]) -> list[Path]:
     """Write DIR/<node>/<file> and the `extra` top-level files; nothing outside DIR."""
-    written = []
-    for node, files in rendered.items():
-        (out_dir / node).mkdir(parents=True, exist_ok=True)
-        for f in files:
-            path = out_dir / node / f.name
-            path.write_text(f.content)
-            written.append(path)
-    for name, content in extra.items():
-        path = out_dir / name
-        path.write_text(content)
-        written.append(path)
-    return written
+    files = {out_dir / node / f.name: f.content for node, fs in rendered.items() for f in fs}
+    files |= {out_dir / name: content for name, content in extra.items()}
+    for path, content in files.items():
+        _put(path, content)
+    return list(files)
 
 
 def install(rendered: Rendered) -> list[Path]:
     """Write every file where its service reads it (the local placement's own paths)."""
-    written = []
-    for files in rendered.values():
-        for f in files:
-            path = Path(f.path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(f.content)
-            written.append(path)
+    written = [Path(f.path) for files in rendered.values() for f in files]
+    for path, f in zip(written, (f for fs in rendered.values() for f in fs), strict=True):
+        _put(path, f.content)
     return written
