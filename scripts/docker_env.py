@@ -20,6 +20,10 @@ program. Only the images are built here, as stack config the program already rea
 Root filesystems are made once with debootstrap and cached in ~/.cache/kafka-log-cluster.
 The engine is DOCKER_HOST's, else a private dockerd started and stopped here. The
 environment is removed by the teardown sweeper, by its stack label.
+
+It is one script of about 540 lines because it is one translation, resource type by
+resource type, of what the mocks recorded into Docker SDK calls, plus the image builds
+that translation needs; it leaves the project the day `pulumi up` runs here (issue 14).
 """
 
 from __future__ import annotations

@@ -5,6 +5,11 @@ returns what a broker of that version would refuse: an unknown or duplicate key,
 a value of the wrong type or outside its validator, a key of the other mode, or a
 broken start-up rule of KafkaConfig (listeners, controller quorum, advertised
 addresses, node ids). Each problem names the key and the rule.
+
+It is one module of about 550 lines on purpose: the rules mirror KafkaConfig's own
+`validateValues` and its helpers, one function per group of rules in that order, and
+the differential test (tests/integration/test_kafka_rules.py) holds them against the
+real broker's; split across files they would be harder to hold against that source.
 """
 
 from __future__ import annotations
