@@ -105,6 +105,14 @@ class Worker:
 
     # -- the loop
 
+    @staticmethod
+    def _on_assign(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """librdkafka keeps a partition's pause across rebalances: one paused by
+        keepalive(), revoked mid-delivery and assigned back later would never be fetched
+        again. Start every assigned partition fetching; a delivery still retrying pauses
+        it again at its next keepalive()."""
+        consumer.resume(partitions)
+
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Partitions leaving: commit what was delivered for them if a commit is pending
         (refused earlier); what is mid-batch is re-read by the next owner."""
@@ -212,7 +220,9 @@ class Worker:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
-        self.consumer.subscribe(self.settings.topics, on_revoke=self._on_revoke)
+        self.consumer.subscribe(
+            self.settings.topics, on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
         batch = self.settings.batch
         try:
             while not self.stopping:

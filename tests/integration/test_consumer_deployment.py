@@ -17,7 +17,12 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from consumers.produce import demo_lines
 from tests.conftest import REPO
-from tests.integration.kafka_helpers import Deployment, read_topic, wait_for
+from tests.integration.kafka_helpers import (
+    TEST_SESSION_TIMEOUT_MS,
+    Deployment,
+    read_topic,
+    wait_for,
+)
 
 JOIN_TIMEOUT_S = 60
 
@@ -213,6 +218,61 @@ def test_a_sink_that_is_down_stops_commits_and_skips_nothing(bootstrap, new_topi
             lambda: sum(max(0, o) for o in committed(bootstrap, group, topic, 2)) == 2000,
             30,
             lambda: f"offsets committed: {committed(bootstrap, group, topic, 2)}\n{deployment.log}",
+        )
+    finally:
+        assert deployment.stop() == 0, deployment.log
+    assert sorted(set(file_seqs(sink))) == list(range(2000))
+
+
+def test_partitions_taken_away_during_an_outage_are_read_when_they_return(
+    bootstrap, new_topic, tmp_path
+):
+    """A worker pauses its partitions while its sink is down. Those that move to another
+    member meanwhile, and come back after the sink has, must be fetched again."""
+    topic = new_topic(4)
+    group = f"g-{topic}"
+    blocked_dir = tmp_path / "not-mounted-yet"
+    blocked_dir.write_text("")
+    sink = blocked_dir / "out.jsonl"
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    for seq, line in enumerate(demo_lines(2000)):
+        producer.produce(topic, value=line, partition=seq % 4)
+    assert producer.flush(30) == 0
+    deployment = Deployment(
+        tmp_path, "--bootstrap-servers", bootstrap, "--group", group, "--topic", topic,
+        "--processes", "1", "--sink", f"file:{sink}",
+    )  # fmt: skip
+    other = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "partition.assignment.strategy": "cooperative-sticky",
+            "session.timeout.ms": TEST_SESSION_TIMEOUT_MS,
+            "enable.auto.commit": False,
+            "log_level": 0,
+        }
+    )
+    try:
+        wait_for(lambda: "File exists; retrying" in deployment.log, JOIN_TIMEOUT_S, "the outage")
+        other.subscribe([topic])  # takes half the partitions, paused, from the worker
+
+        def other_owns_two() -> bool:
+            other.poll(0.2)  # joins, and serves its rebalances
+            return len(other.assignment()) == 2
+
+        wait_for(other_owns_two, JOIN_TIMEOUT_S, "another member owning two partitions")
+        wait_for(lambda: len(deployment.owned()) == 2, JOIN_TIMEOUT_S, "the worker keeping two")
+        blocked_dir.unlink()  # the sink comes back while two partitions are elsewhere
+        wait_for(
+            lambda: sum(max(0, o) for o in committed(bootstrap, group, topic, 4)) == 1000,
+            60,
+            "the worker's own two partitions committed",
+        )
+        other.close()  # its two partitions return to the worker
+        wait_for(
+            lambda: committed(bootstrap, group, topic, 4) == [500] * 4,
+            60,
+            lambda: f"every partition committed: {committed(bootstrap, group, topic, 4)}",
         )
     finally:
         assert deployment.stop() == 0, deployment.log

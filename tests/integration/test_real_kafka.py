@@ -55,6 +55,22 @@ def test_the_rendered_files_run_on_kafka_of_their_release(spec, tmp_path):
     assert cluster.stop() is True  # stopped already: nothing is left to stop
 
 
+def _seqs(records) -> set[int]:
+    return {int(orjson.loads(v)["structured_data"]["demo@32473"]["seq"]) for v, _ in records}
+
+
+def _unparsed(bootstrap: str, acked: set[int], deployment: Deployment) -> str:
+    """What a timeout leaves: how many acknowledged records are neither parsed nor in the
+    DLQ, a few of them, and the supervisor's last words."""
+    missing = acked - _seqs(read_topic(bootstrap, "logs.parsed"))
+    dead = read_topic(bootstrap, "logs.raw.dlq")
+    tail = deployment.log.strip().splitlines()[-5:]
+    return (
+        f"every acknowledged record parsed: {len(missing)} of {len(acked)} are not "
+        f"(e.g. {sorted(missing)[:5]}); {len(dead)} in the DLQ; supervisor: {tail}"
+    )
+
+
 def test_a_broker_killed_under_load_loses_no_acknowledged_record(tmp_path):
     with local_cluster(REPO / "specs/three-node-kraft.yaml", tmp_path / "local") as (
         cluster,
@@ -123,17 +139,16 @@ def test_a_broker_killed_under_load_loses_no_acknowledged_record(tmp_path):
             parsed = wait_for(
                 lambda: (
                     (r := read_topic(cluster.bootstrap, "logs.parsed", quiet_s=3))
-                    and acked
-                    <= {int(orjson.loads(v)["structured_data"]["demo@32473"]["seq"]) for v, _ in r}
+                    and acked <= _seqs(r)
                     and r
                 ),
                 180,
-                lambda: f"every acknowledged record parsed ({len(acked)} acknowledged)",
+                lambda: _unparsed(cluster.bootstrap, acked, deployment),
             )
         finally:
             stop.set()
             code = deployment.stop()
-    delivered = {int(orjson.loads(v)["structured_data"]["demo@32473"]["seq"]) for v, _ in parsed}
+    delivered = _seqs(parsed)
     assert not acked - delivered, f"lost {len(acked - delivered)} acknowledged records"
     assert len(acked) > during > 5_000  # the producer went on while kafka-2 was down
     assert code == 0, deployment.log
