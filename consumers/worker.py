@@ -29,6 +29,20 @@ STATS_INTERVAL_S = 2.0
 DLQ_CUTS = (64 * 1024, 4096, 512, 0)
 
 
+def _lag(partition: dict) -> int:
+    """Records of an assigned partition not committed yet. librdkafka's consumer_lag is
+    -1 until a first commit and for a paused partition, which would hide exactly the
+    stalls lag is watched for: with nothing committed, all that the partition holds is
+    owed (auto.offset.reset=earliest is planned)."""
+    high = partition.get("hi_offset", -1)
+    if high < 0:
+        return 0
+    done = partition.get("committed_offset", -1)
+    if done < 0:
+        done = max(partition.get("lo_offset", -1), 0)
+    return max(0, high - done)
+
+
 class Abandoned(Exception):
     """Stopping while a sink is down: the batch is left uncommitted, for the next owner."""
 
@@ -58,10 +72,10 @@ class Worker:
     def _on_stats(self, raw: str) -> None:
         stats = orjson.loads(raw)
         self.lag = sum(
-            max(0, p.get("consumer_lag", 0))
+            _lag(p)
             for topic in stats.get("topics", {}).values()
             for pid, p in topic.get("partitions", {}).items()
-            if pid != "-1" and p.get("fetch_state") == "active"
+            if pid != "-1" and p.get("desired")
         )
 
     def keepalive(self) -> None:

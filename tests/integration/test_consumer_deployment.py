@@ -211,6 +211,11 @@ def test_a_sink_that_is_down_stops_commits_and_skips_nothing(bootstrap, new_topi
         assert all(offset < 0 for offset in committed(bootstrap, group, topic, 2)), (
             "offsets were committed while the sink was down"
         )
+        wait_for(
+            lambda: (deployment.status() or {}).get("lag") == 2000,
+            30,
+            lambda: f"the status to owe all 2000 records: {deployment.status()}",
+        )
         blocked_dir.unlink()  # the sink comes back
         wait_for(lambda: len(set(file_seqs(sink))) == 2000, 60, "every record after recovery")
         wait_for(
