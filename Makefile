@@ -62,7 +62,7 @@ bench-plan: $(STAMP)
 bench-cluster: kafka
 	$(PY) benchmarks/cluster_start.py
 
-bench-consumers: $(BENCH_STAMP) $(QUIX_STAMP)
+bench-consumers: $(BENCH_STAMP) $(QUIX_STAMP) kafka
 	$(PY) benchmarks/consumer_throughput.py
 
 clean:

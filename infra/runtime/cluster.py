@@ -97,6 +97,16 @@ def zookeeper_mode(port: int) -> str | None:
     return modes[0] if modes else None
 
 
+def ephemeral_ports() -> range:
+    """The ports the kernel hands to outgoing connections (net.ipv4.ip_local_port_range).
+    A listener planned there can lose its free port to any client between check and bind."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999  # Linux's default
+    return range(low, high + 1)
+
+
 def port_taken(port: int) -> bool:
     with socket.socket() as probe:
         # As Kafka and ZooKeeper bind: a port left in TIME_WAIT by a stopped node is free.
@@ -155,6 +165,7 @@ class LocalCluster:
         return self.bootstrap
 
     def _check_ports(self) -> None:
+        ephemeral = ephemeral_ports()
         for node in self.plan.nodes:
             for port in node.ports:
                 if port_taken(port.container):
@@ -162,6 +173,14 @@ class LocalCluster:
                         f"port {port.container} ({node.name} {port.name}) on 127.0.0.1 is taken: "
                         "stop what holds it, or plan another block with --port-base"
                     )
+        planned = [p.container for node in self.plan.nodes for p in node.ports]
+        if any(port in ephemeral for port in planned):
+            self.say(
+                f"warning: ports {min(planned)}-{max(planned)} overlap the kernel's ephemeral "
+                f"range {ephemeral.start}-{ephemeral.stop - 1} (net.ipv4.ip_local_port_range): "
+                "a client connection can take one before its node binds it; plan a block below "
+                f"{ephemeral.start} with --port-base"
+            )
 
     def _command(self, service: Service) -> list[str]:
         assert self.libs is not None

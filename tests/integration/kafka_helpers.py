@@ -19,9 +19,9 @@ import yaml
 from confluent_kafka import Consumer, TopicPartition
 
 from infra.build import Built, build
-from infra.model.topology import PORT_OFFSETS, Placement
+from infra.model.topology import LOCAL_PORT_BLOCK, PORT_OFFSETS, Placement
 from infra.render.files import install
-from infra.runtime.cluster import LocalCluster, port_taken
+from infra.runtime.cluster import LocalCluster, ephemeral_ports, port_taken
 from tests.conftest import REPO, TEST_LOCAL_CORES
 
 # Kafka's group.min.session.timeout.ms: a dead worker's partitions move within 6 s.
@@ -29,9 +29,11 @@ TEST_SESSION_TIMEOUT_MS = 6000
 
 
 def free_port_block(nodes: int) -> int:
-    """A port block (infra/model/topology.py) whose every port is free for `nodes` nodes."""
+    """A port block (infra/model/topology.py) whose every port is free for `nodes` nodes,
+    below the ephemeral range: a broker's or client's outgoing connection could take a port
+    there between this check and the bind (kafka-3 once failed to start so)."""
     while True:
-        base = random.randrange(30_000, 60_000 - 10 * nodes, 10)
+        base = random.randrange(LOCAL_PORT_BLOCK, ephemeral_ports().start - 10 * (nodes + 1), 10)
         ports = [base + 10 * k + offset for k in range(nodes) for offset in PORT_OFFSETS.values()]
         if not any(port_taken(p) for p in ports):
             return base
