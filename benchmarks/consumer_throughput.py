@@ -146,7 +146,13 @@ def main() -> None:
         admin = AdminClient({"bootstrap.servers": bootstrap})
         source = f"bench-in-{uuid.uuid4().hex[:8]}"
         admin.create_topics([NewTopic(source, args.partitions, 1)])[source].result()
-        produce(bootstrap, source, demo_lines(args.records), args.records, {"linger.ms": "20", "log_level": "0"})
+        produce(
+            bootstrap,
+            source,
+            demo_lines(args.records),
+            args.records,
+            {"linger.ms": "20", "log_level": "0"},
+        )
         print(f"{args.records:,} lines in {source} ({args.partitions} partitions)", flush=True)
 
         # The project runs with the settings its plan renders for a consumer node.
