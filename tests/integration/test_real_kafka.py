@@ -50,8 +50,13 @@ def test_the_rendered_files_run_on_kafka_of_their_release(spec, tmp_path):
         }
         assert len(defaults) == 1, defaults
         admin.create_topics([NewTopic("no-count", -1, -1)])["no-count"].result(timeout=30)
-        created = admin.list_topics("no-count", timeout=10).topics["no-count"]
-        assert len(created.partitions) == defaults.pop()
+        # The controller has committed the topic; the broker asked may learn of it later.
+        created = wait_for(
+            lambda: admin.list_topics("no-count", timeout=10).topics["no-count"].partitions,
+            30,
+            "no-count in the metadata of the broker asked",
+        )
+        assert len(created) == defaults.pop()
     assert cluster.stop() is True  # stopped already: nothing is left to stop
 
 
