@@ -10,11 +10,11 @@ import argparse
 import json
 import sys
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from consumers.client_config import problems
-from consumers.settings import Settings, SettingsError, build, prefixed, read_file
+from consumers.settings import Settings, SettingsError, build, client_file, prefixed, read_file
 
 EXIT_BAD_INPUT = 2
 
@@ -58,10 +58,30 @@ def _check_clients(settings: Settings) -> None:
 
 def _check_cluster(settings: Settings, timeout: float) -> None:
     """Fail fast, in one line, on an unreachable cluster or a missing topic."""
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "log_level": 0})
+    refused: list[str] = []  # the broker's own word on a login it refused
+
+    def on_error(err) -> None:
+        if err.code() == KafkaError._AUTHENTICATION:
+            refused.append(err.str())
+
+    admin = AdminClient(
+        {
+            **settings.connection,
+            "bootstrap.servers": settings.bootstrap_servers,
+            "log_level": 0,
+            "error_cb": on_error,
+        }
+    )
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException as err:
+        admin.poll(1)  # serves the error callback, which says whether a login was refused
+        if refused:
+            user = settings.connection.get("sasl.username", "")
+            raise SettingsError(
+                f"{settings.bootstrap_servers} refused the login of user {user!r} "
+                f"({refused[-1]}); check sasl.username and its password file"
+            ) from None
         raise SettingsError(
             f"cannot reach {settings.bootstrap_servers} within {timeout:g} s "
             f"({err.args[0].str()}); check --bootstrap-servers"
@@ -129,13 +149,20 @@ def produce(argv: list[str]) -> int:
     source.add_argument("--demo", type=int, metavar="N", help="N demo RFC 5424 lines")
     p.add_argument("--demo-start", type=int, default=0, help="first demo sequence number")
     p.add_argument("--config", help="take producer.* settings from this rendered file")
+    p.add_argument(
+        "--client-config",
+        metavar="FILE",
+        help="connect as the user of this client file (clients/<user>.properties)",
+    )
     args = p.parse_args(argv)
     try:
         file = read_file(args.config) if args.config else {}
+        client = client_file(args.client_config) if args.client_config else {}
     except SettingsError as err:
         print(f"consumers: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    producer = prefixed(file, "producer")
+    client.pop("bootstrap.servers", None)  # --bootstrap-servers says where
+    producer = {**prefixed(file, "producer"), **client}
     if args.demo is not None:
         lines, total = demo_lines(args.demo, args.demo_start), args.demo
     else:

@@ -9,6 +9,7 @@ depends on them; the plan refuses them in `tuning`, and they are forced here.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,10 +19,21 @@ from consumers.properties import parse
 WORKER_CONSUMER_KEYS = {"enable.auto.commit": "false", "enable.auto.offset.store": "false"}
 # A sink or DLQ record counts as delivered once every in-sync replica has it.
 WORKER_PRODUCER_KEYS = {"acks": "all"}
+# How both clients connect (the cluster's security): top-level keys of the file, set by
+# the plan for both clients alike, never per client.
+CONNECTION_KEYS = (
+    "security.protocol",
+    "sasl.mechanism",
+    "sasl.username",
+    "sasl.password",
+    "ssl.ca.location",
+)
 OWNED_KEYS = {
-    "consumer": {*WORKER_CONSUMER_KEYS, "bootstrap.servers", "group.id"},
-    "producer": {*WORKER_PRODUCER_KEYS, "bootstrap.servers"},
+    "consumer": {*WORKER_CONSUMER_KEYS, *CONNECTION_KEYS, "bootstrap.servers", "group.id"},
+    "producer": {*WORKER_PRODUCER_KEYS, *CONNECTION_KEYS, "bootstrap.servers"},
 }
+# Kafka's FileConfigProvider syntax: the value of KEY in the properties file PATH.
+_REFERENCE = re.compile(r"^\$\{file:(?P<path>[^:}]+):(?P<key>[^}]+)\}$")
 # Used when no settings file says otherwise: no log skipped, minimal rebalances.
 CONSUMER_DEFAULTS = {
     "auto.offset.reset": "earliest",
@@ -44,6 +56,7 @@ class Settings:
     processes: int = 0  # 0: the file's count, else this machine's cores
     consumer: dict[str, str] = field(default_factory=dict)
     producer: dict[str, str] = field(default_factory=dict)
+    connection: dict[str, str] = field(default_factory=dict)  # secrets resolved
 
     @property
     def batch(self) -> int:
@@ -54,6 +67,7 @@ class Settings:
             **CONSUMER_DEFAULTS,
             **self.consumer,
             **WORKER_CONSUMER_KEYS,
+            **self.connection,
             "bootstrap.servers": self.bootstrap_servers,
             "group.id": self.group,
         }
@@ -62,6 +76,7 @@ class Settings:
         return {
             **self.producer,
             **WORKER_PRODUCER_KEYS,
+            **self.connection,
             "bootstrap.servers": self.bootstrap_servers,
         }
 
@@ -72,6 +87,24 @@ def read_file(path: str) -> dict[str, str]:
     except OSError as err:
         raise SettingsError(f"{path}: cannot read the settings file: {err.strerror}") from None
     return {e.key: e.value.strip() for e in parse(text)}
+
+
+def resolve(value: str, where: str) -> str:
+    """A `${file:PATH:KEY}` reference (as Kafka's FileConfigProvider reads it) replaced by
+    KEY's value in PATH; any other value as it is."""
+    match = _REFERENCE.match(value)
+    if not match:
+        return value
+    path, key = match["path"], match["key"]
+    found = read_file(path).get(key)
+    if found is None:
+        raise SettingsError(f"{where}: {path} has no {key} (it names a secret of {where})")
+    return found
+
+
+def client_file(path: str) -> dict[str, str]:
+    """A client properties file (`clients/<user>.properties`), references resolved."""
+    return {key: resolve(value, path) for key, value in read_file(path).items()}
 
 
 def prefixed(file: dict[str, str], kind: str) -> dict[str, str]:
@@ -123,4 +156,5 @@ def build(
         processes=count or os.cpu_count() or 1,
         consumer={**prefixed(file, "consumer"), **overrides},
         producer=prefixed(file, "producer"),
+        connection={k: resolve(file[k], where) for k in CONNECTION_KEYS if k in file},
     )

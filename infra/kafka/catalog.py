@@ -75,6 +75,21 @@ MIGRATION_READS = frozenset(
 )
 
 
+# Keys no ConfigDef of the broker holds: the authorizer reads them itself, with these
+# rules (StandardAuthorizer and AclAuthorizer alike: SUPER_USERS_CONFIG, a list of
+# principals split on ';', and ALLOW_EVERYONE_IF_NO_ACL_IS_FOUND_CONFIG, a boolean).
+AUTHORIZER_KEYS: dict[str, tuple[Callable[[str], bool], str]] = {
+    "super.users": (
+        lambda v: all(":" in p for p in v.split(";") if p.strip()),
+        "must be principals like User:admin, separated by ';'",
+    ),
+    "allow.everyone.if.no.acl.found": (
+        lambda v: v.strip().lower() in ("true", "false"),
+        "must be true or false",
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Catalog:
     version: KafkaVersion
@@ -106,6 +121,9 @@ class Catalog:
         """
         if key.startswith("config.providers"):
             return None
+        if key in AUTHORIZER_KEYS:
+            rule, reason = AUTHORIZER_KEYS[key]
+            return None if rule(text) else reason
         entry = self._entry(key)
         if entry is None:
             return self._unknown(key)

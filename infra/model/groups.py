@@ -7,6 +7,7 @@ from typing import Any
 
 from consumers.settings import WORKER_CONSUMER_KEYS, WORKER_PRODUCER_KEYS
 from infra.model.plan import ConsumerShare, Derived, GroupPlan, Settings, TopicPlan
+from infra.model.security import connection
 from infra.model.spec import Consumer
 from infra.model.topics import dlq_topic
 from infra.model.topology import Topology
@@ -106,6 +107,12 @@ def processes(consumer: Consumer, partitions: int, cores: int) -> Derived:
     )
 
 
+def user(topology: Topology, consumer: Consumer) -> str | None:
+    """Each group connects as a user of its own name (with SASL)."""
+    security = topology.spec.security
+    return consumer.group if security is not None and security.mechanism else None
+
+
 def plan_groups(
     topology: Topology, topics: list[TopicPlan]
 ) -> tuple[list[GroupPlan], dict[str, list[ConsumerShare]]]:
@@ -131,6 +138,9 @@ def plan_groups(
                         partitions=owned[start : start + n],
                         status_file=topology.status_file(node, consumer.group),
                         sink=topology.sink(node, consumer.sink),
+                        connection=connection(
+                            topology, node, f"consumer:{consumer.group}", user(topology, consumer)
+                        ),
                     )
                 )
             start += n
@@ -144,6 +154,7 @@ def plan_groups(
                 processes=count,
                 consumer=client_settings("consumer", spec.tuning.consumer),
                 producer=client_settings("producer", spec.tuning.producer),
+                user=user(topology, consumer),
             )
         )
     return groups, shares

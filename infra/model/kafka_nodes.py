@@ -11,6 +11,7 @@ import uuid
 
 from infra.kafka.catalog import load as load_catalog
 from infra.model.plan import Derived, Settings
+from infra.model.security import listener_protocol, security_settings
 from infra.model.sizing import broker_threads
 from infra.model.spec import Node
 from infra.model.topics import min_insync_replicas, replication_factor
@@ -103,9 +104,11 @@ def listeners(topology: Topology, node: Node) -> Settings:
         )
     # A KRaft broker names the controller listener too: it dials the quorum through it.
     mapped = names + ([CONTROLLER] if kraft and CONTROLLER not in names else [])
+    security = topology.spec.security
     settings["listener.security.protocol.map"] = Derived(
-        value=",".join(f"{n}:PLAINTEXT" for n in mapped),
-        why="named listeners need an explicit protocol; TLS/SASL are not planned yet",
+        value=",".join(f"{n}:{listener_protocol(security, n)}" for n in mapped),
+        why="named listeners need an explicit protocol; "
+        + ("the spec's security" if security else "no security: in the spec, so plaintext"),
     )
     if "broker" in roles:
         settings["inter.broker.listener.name"] = Derived(
@@ -217,5 +220,6 @@ def server_properties(topology: Topology, node: Node) -> dict[str, Settings]:
         sizing_title: sizing(topology, node),
         "Topic defaults": topic_defaults(topology, node),
         "Replication": replication(topology, node),
+        "Security": security_settings(topology, node),
     }
     return _with_tuning(topology, {title: s for title, s in sections.items() if s})

@@ -46,6 +46,7 @@ class ConsumerShare(_Frozen):
     partitions: list[list[int]]  # per process, the partitions it is expected to own
     status_file: str  # where its supervisor says which worker owns which partitions
     sink: str  # the group's sink as this share writes it (a file sink: where, on its node)
+    connection: Settings  # librdkafka's security settings for both of its clients
 
 
 class NodePlan(_Frozen):
@@ -67,6 +68,8 @@ class NodePlan(_Frozen):
     server_properties: dict[str, Settings]  # section title -> settings; empty: no Kafka
     zookeeper_properties: Settings
     consumers: list[ConsumerShare]
+    secret_files: list[SecretFile]  # what its services read besides the rendered files
+    principal: str | None  # its certificate's subject as Kafka's principal (TLS only)
 
 
 class TopicPlan(_Frozen):
@@ -86,6 +89,40 @@ class GroupPlan(_Frozen):
     processes: Derived
     consumer: Settings
     producer: Settings
+    user: str | None  # the SASL user its workers connect as
+
+
+class Acl(_Frozen):
+    """One ALLOW rule for a user, as Kafka's admin API takes it."""
+
+    resource: str  # topic, group or cluster
+    pattern: str  # literal or prefixed
+    name: str
+    operation: str  # read, write, describe, ...
+    why: str
+
+
+class UserPlan(_Frozen):
+    name: str
+    why: str
+    acls: list[Acl]  # empty for the admin: a super user needs none
+
+
+class SecretFile(_Frozen):
+    """A file of secrets a service reads (its content is generated, never planned)."""
+
+    kind: str  # keystore, truststore, passwords
+    service: str  # the node service (a key of NodePlan.containers) that reads it
+    path: str
+
+
+class SecurityPlan(_Frozen):
+    tls: bool
+    sasl: str | None  # SCRAM-SHA-512, SCRAM-SHA-256, or None
+    acls: bool
+    client_protocol: str  # security.protocol of the client listeners
+    admin: str  # the inter-broker and admin principal (a super user)
+    users: list[UserPlan]  # the admin first, then each group's, the ingest user, the spec's
 
 
 class ClusterPlan(_Frozen):
@@ -105,6 +142,7 @@ class Plan(_Frozen):
     nodes: list[NodePlan]
     topics: list[TopicPlan]
     groups: list[GroupPlan]
+    security: SecurityPlan | None  # None: every listener plaintext, no users
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"  # as json.dumps(indent=2), 8x faster

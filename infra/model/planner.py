@@ -14,6 +14,7 @@ from infra.model.groups import plan_groups
 from infra.model.kafka_nodes import cluster_id, server_properties
 from infra.model.plan import ClusterPlan, ConsumerShare, Derived, Limits, NodePlan, Plan
 from infra.model.rules import check_plan
+from infra.model.security import plan_security, principal, secret_files
 from infra.model.sizing import (
     consumer_memory,
     cpu_shares,
@@ -130,9 +131,17 @@ def make_plan(topology: Topology) -> Plan:
                 server_properties=server_properties(topology, n),
                 zookeeper_properties=zookeeper_properties(topology, n),
                 consumers=shares[n.name],
+                secret_files=secret_files(topology, n, services),
+                principal=principal(topology, n),
             )
         )
-    return Plan(cluster=_cluster(topology), nodes=nodes, topics=topics, groups=groups)
+    return Plan(
+        cluster=_cluster(topology),
+        nodes=nodes,
+        topics=topics,
+        groups=groups,
+        security=plan_security(topology, groups),
+    )
 
 
 def build_plan(

@@ -151,12 +151,41 @@ class Tuning(_Model):
     consumer: dict[str, Scalar] = {}
 
 
+class User(_Model):
+    """A principal of the operator's: the topics it may read (and its groups, by the
+    prefix of its name) and write."""
+
+    name: KafkaName
+    read: list[KafkaName] = []
+    write: list[KafkaName] = []
+
+
+class Security(_Model):
+    tls: bool = True  # TLS on client, inter-broker and controller listeners
+    sasl: Literal["none", "scram-sha-256", "scram-sha-512"] = "scram-sha-512"
+    acls: bool = True  # an authorizer that denies what no ACL allows
+    users: list[User] = []
+    allow_plaintext_across_hosts: bool = False
+
+    @property
+    def mechanism(self) -> str | None:
+        """The SASL mechanism as Kafka names it (SCRAM-SHA-512), None without SASL."""
+        return None if self.sasl == "none" else self.sasl.upper()
+
+    @property
+    def opted_out(self) -> bool:
+        return not (self.tls or self.mechanism or self.acls)
+
+
 class Spec(_Model):
     cluster: Cluster
     nodes: Annotated[list[Node], Field(min_length=1)]
     topics: list[Topic] = []
     consumers: list[Consumer] = []
     tuning: Tuning = Tuning()
+    # None while the Docker placement and the Pulumi program do not carry secrets yet:
+    # plaintext, as before (issue 17). Security() is the secure default they will get.
+    security: Security | None = None
 
     @cached_property
     def _by_role(self) -> dict[str, list[Node]]:

@@ -115,6 +115,80 @@ def _topic_rules(spec: Spec) -> list[Problem]:
     return problems
 
 
+def _security_rules(spec: Spec) -> list[Problem]:
+    security = spec.security
+    if security is None:
+        return []
+    problems = _duplicates(security.users, "name", "security.users")
+    spans_hosts = len({n.host for n in spec.nodes}) > 1
+    if spans_hosts and not security.tls and not security.allow_plaintext_across_hosts:
+        problems.append(
+            Problem(
+                "security.tls",
+                "the cluster spans Docker hosts, so its traffic crosses the network in the "
+                "clear; keep tls: true, or set allow_plaintext_across_hosts: true",
+            )
+        )
+    if security.acls and not security.mechanism:
+        problems.append(
+            Problem(
+                "security.acls",
+                "ACLs need users to grant to: set sasl to scram-sha-512, or acls: false",
+            )
+        )
+    topics = {t.name for t in spec.topics}
+    taken = {"admin", "ingest"} | {c.group for c in spec.consumers}
+    for i, user in enumerate(security.users):
+        where = f"security.users[{i}]"
+        if not security.mechanism:
+            problems.append(Problem(f"{where}.name", "users log in with SASL: set sasl first"))
+        if user.name in taken:
+            problems.append(
+                Problem(
+                    f"{where}.name",
+                    f"{user.name!r} is planned already (admin, ingest and each group are "
+                    "users); choose another name",
+                )
+            )
+        if not user.read and not user.write:
+            problems.append(Problem(where, "grants nothing: give it read: or write: topics"))
+        for kind in ("read", "write"):
+            for j, topic in enumerate(getattr(user, kind)):
+                if topic not in topics:
+                    problems.append(
+                        Problem(
+                            f"{where}.{kind}[{j}]",
+                            f"{topic!r} is not a topic of this spec; a DLQ or sink is "
+                            "written by its group alone",
+                        )
+                    )
+    return problems
+
+
+def _security_warnings(spec: Spec) -> list[Problem]:
+    security = spec.security
+    if security is None:
+        return []
+    warnings = []
+    if security.opted_out:
+        warnings.append(
+            Problem(
+                "security",
+                "every listener is plaintext and open to anyone who reaches a port",
+            )
+        )
+    elif not security.tls:
+        warnings.append(Problem("security.tls", "records and SCRAM exchanges travel in the clear"))
+    if spec.cluster.mode == "zookeeper":
+        warnings.append(
+            Problem(
+                "security",
+                "ZooKeeper's own ports stay plaintext: keep them on the cluster's network",
+            )
+        )
+    return warnings
+
+
 def _blamed(key: str, reason: str, tuning: dict[str, Any]) -> str:
     """The override to name for a client problem: the key itself, or, for a rule across
     keys that first names a planned setting, the override the rule also names."""
@@ -159,11 +233,12 @@ def spec_warnings(spec: Spec) -> list[Problem]:
         )
     if spec.with_role("consumer") and not spec.consumers:
         warnings.append(Problem("consumers", "consumer nodes are given but no consumer group"))
-    return warnings
+    return warnings + _security_warnings(spec)
 
 
 def check_spec(spec: Spec) -> list[Problem]:
     """Every cross-field problem of a structurally valid spec (empty when it is sound)."""
     problems = _duplicates(spec.nodes, "name", "nodes")
     problems += _role_rules(spec) + _topic_rules(spec) + _tuning_rules(spec)
+    problems += _security_rules(spec)
     return problems

@@ -26,8 +26,11 @@ from confluent_kafka.admin import AdminClient
 from consumers.lifetime import die_with_parent
 from infra.kafka.releases import RELEASES, Release
 from infra.model.plan import NodePlan, Plan
+from infra.model.security import ADMIN
 from infra.runtime import jvm
+from infra.runtime.access import AccessError, admin_scram, admin_settings, grant
 from infra.runtime.maven import kafka_libs
+from infra.secrets import Keyring, install_secrets, write_client_files
 
 START_TIMEOUT_S = 120.0
 STOP_GRACE_S = 30.0
@@ -131,6 +134,9 @@ class LocalCluster:
             if kind in node.containers
         ]
         self.libs: Path | None = None
+        self.out = Path(plan.nodes[0].config_dir).parent
+        # A secured plan's CA, keys and passwords, kept across runs under <out>/secrets/.
+        self.keyring = Keyring(self.out / "secrets", plan.cluster.name) if plan.security else None
 
     # -- what runs
 
@@ -141,6 +147,16 @@ class LocalCluster:
     def bootstrap(self) -> str:
         return self.plan.cluster.bootstrap_servers
 
+    def admin_config(self) -> dict[str, str]:
+        """librdkafka's settings to reach the cluster as its admin (plaintext: just where)."""
+        return admin_settings(self.plan, self.keyring)
+
+    def client_files(self) -> dict[str, Path]:
+        """User -> its client file under <out>/clients/ (mode 0600); none when plaintext."""
+        if self.keyring is None:
+            return {}
+        return write_client_files(self.plan, self.keyring, self.out / "clients")
+
     def brokers(self) -> list[Service]:
         return [s for s in self.of("kafka") if "broker" in s.node.roles]
 
@@ -149,16 +165,25 @@ class LocalCluster:
     def start(self, timeout_s: float = START_TIMEOUT_S) -> str:
         self._check_ports()
         self.libs = kafka_libs(self.release)
+        if self.keyring is not None:
+            install_secrets(self.plan, self.keyring)
         try:
             if self.of("zookeeper"):
                 self._start_all(self.of("zookeeper"))
                 self._wait(
                     "the ZooKeeper ensemble to elect a leader", self._ensemble_ready, timeout_s
                 )
+                self._zookeeper_admin()
             if self.plan.cluster.mode == "kraft":
                 self._format_storage()
             self._start_all(self.of("kafka"))
             self._wait("every planned broker to register", self._brokers_ready, timeout_s)
+            if self.keyring is not None:
+                grant(self.plan, self.keyring)
+                self.client_files()
+        except AccessError as err:
+            self.stop()
+            raise ClusterError(str(err)) from None
         except BaseException:
             self.stop()
             raise
@@ -201,6 +226,9 @@ class LocalCluster:
                 service.config,
                 "--ignore-formatted",
             ]
+            if self.keyring is not None and (scram := admin_scram(self.plan, self.keyring)):
+                # The brokers' own login, there before any of them starts (KIP-900).
+                args += ["--add-scram", scram.replace("[", f"[name={ADMIN},", 1)]
             command = jvm.java(self.release, self.libs, jvm.STORAGE_TOOL, args, ["-Xmx256m"])
             with service.log.open("a") as log:
                 running.append(
@@ -209,6 +237,21 @@ class LocalCluster:
         for service, process in running:
             if process.wait() != 0:
                 raise service.failed("could not format its storage")
+
+    def _zookeeper_admin(self) -> None:
+        """ZooKeeper mode: the admin's SCRAM credential, written to ZooKeeper before any
+        broker needs it to log in to another."""
+        if self.keyring is None or not (scram := admin_scram(self.plan, self.keyring)):
+            return
+        assert self.libs is not None
+        connect = ",".join(f"127.0.0.1:{s.port('zookeeper-client')}" for s in self.of("zookeeper"))
+        args = ["--zookeeper", connect, "--alter", "--add-config", scram]
+        args += ["--entity-type", "users", "--entity-name", ADMIN]
+        command = jvm.java(self.release, self.libs, jvm.CONFIG_COMMAND, args, ["-Xmx256m"])
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise ClusterError(f"ZooKeeper refused the admin user: {last[0][:300]}")
 
     def _start_all(self, services: list[Service]) -> None:
         for service in services:
@@ -245,7 +288,7 @@ class LocalCluster:
         return None not in modes and (modes == ["standalone"] or modes.count("leader") == 1)
 
     def _brokers_ready(self) -> bool:
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
+        admin = AdminClient({**self.admin_config(), "log_level": 0})
         try:
             metadata = admin.list_topics(timeout=2)
         except KafkaException:

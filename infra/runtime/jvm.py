@@ -23,6 +23,7 @@ PERFORMANCE_OPTS = (
 )
 KAFKA_MAIN = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"
+CONFIG_COMMAND = "kafka.admin.ConfigCommand"  # ZooKeeper mode: SCRAM users before brokers
 ZOOKEEPER_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 
 

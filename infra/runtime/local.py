@@ -28,8 +28,9 @@ from rich.table import Table
 
 from consumers.produce import demo_lines, produce
 from consumers.properties import to_property
-from consumers.settings import prefixed, read_file
+from consumers.settings import client_file, prefixed, read_file
 from infra.build import Built
+from infra.model.security import INGEST
 from infra.render.files import install
 from infra.render.inventory import build_inventory
 from infra.runtime.cluster import ClusterError, LocalCluster
@@ -65,10 +66,10 @@ class Member:
         return lines[-1][:80] if lines else "an empty log"
 
 
-def create_topics(bootstrap: str, built: Built) -> list[str]:
+def create_topics(admin_config: dict[str, str], built: Built) -> list[str]:
     """The planned topics with their planned partitions, replication and configs; the
     names of those that were already there (left as they are)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    admin = AdminClient({**admin_config, "log_level": 0})
     existing = admin.list_topics(timeout=10).topics
     wanted = [
         NewTopic(
@@ -153,9 +154,13 @@ class LocalRuntime:
         )  # fmt: skip
 
     def feed(self, bootstrap: str) -> None:
+        """Demo lines into each group's topic, as a log shipper would (the ingest user)."""
+        clients = self.cluster.client_files()
+        login = client_file(str(clients[INGEST])) if INGEST in clients else {}
+        login.pop("bootstrap.servers", None)
         for group in self.built.plan.groups:
             config = next(m.config for m in self.members if m.group == group.group)
-            producer = prefixed(read_file(str(config)), "producer")
+            producer = {**prefixed(read_file(str(config)), "producer"), **login}
             self.fed[group.topic] = 0
             produce(bootstrap, group.topic, demo_lines(self.demo), self.demo, producer)
             self.fed[group.topic] = self.demo
@@ -166,6 +171,8 @@ class LocalRuntime:
             "kind": "local",
             "out_dir": str(self.out),
             "bootstrap_servers": self.cluster.bootstrap,
+            # Paths only: each file (mode 0600) holds its user's password.
+            "clients": {user: str(path) for user, path in self.cluster.client_files().items()},
             "kafka": self.cluster.inventory(),
             "consumers": [
                 {
@@ -192,7 +199,7 @@ class LocalRuntime:
             self.console.print(f"starting Kafka {release} ({self.built.plan.cluster.mode})")
             bootstrap = self.cluster.start()
             self.console.print(f"cluster ready at {bootstrap}")
-            kept = create_topics(bootstrap, self.built)
+            kept = create_topics(self.cluster.admin_config(), self.built)
             if kept:
                 self.console.print(f"topics already there, left as they are: {', '.join(kept)}")
             for member in self.members:

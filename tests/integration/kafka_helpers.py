@@ -63,11 +63,18 @@ def local_cluster(spec: str | Path | dict, out: Path) -> Iterator[tuple[LocalClu
         cluster.stop()
 
 
-def read_topic(bootstrap: str, topic: str, quiet_s: float = 3.0, timeout_s: float = 120.0):
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    quiet_s: float = 3.0,
+    timeout_s: float = 120.0,
+    login: dict[str, str] | None = None,
+):
     """Every record of `topic` (value, headers), read until nothing came for `quiet_s`
-    (records still being written arrive too)."""
+    (records still being written arrive too); `login`: a secured cluster's client file."""
     consumer = Consumer(
         {
+            **(login or {}),
             "bootstrap.servers": bootstrap,
             "group.id": f"reader-{uuid.uuid4().hex}",
             "enable.auto.commit": False,

@@ -32,7 +32,7 @@ from tests.integration.kafka_helpers import Deployment, local_cluster, read_topi
 @pytest.mark.parametrize("spec", EXAMPLE_SPECS, ids=lambda p: p.stem)
 def test_the_rendered_files_run_on_kafka_of_their_release(spec, tmp_path):
     with local_cluster(spec, tmp_path / "local") as (cluster, built):
-        admin = AdminClient({"bootstrap.servers": cluster.bootstrap, "log_level": 0})
+        admin = AdminClient({**cluster.admin_config(), "log_level": 0})
         metadata = admin.list_topics(timeout=10)
         planned = {n.node_id for n in built.plan.nodes if "broker" in n.roles}
         assert set(metadata.brokers) == planned
@@ -86,7 +86,7 @@ def test_a_broker_killed_under_load_loses_no_acknowledged_record(tmp_path):
             for n in built.plan.nodes
             if n.consumers
         )
-        create_topics(cluster.bootstrap, built)  # logs.raw with RF 3 and min ISR 2, as planned
+        create_topics(cluster.admin_config(), built)  # logs.raw with RF 3 and min ISR 2, as planned
         deployment = Deployment(tmp_path, "--config", config, "--processes", "3")
         acked: set[int] = set()
         stop = threading.Event()
@@ -127,7 +127,7 @@ def test_a_broker_killed_under_load_loses_no_acknowledged_record(tmp_path):
             time.sleep(3)  # writes go on with two of three replicas (min ISR 2)
             during = len(acked)
             cluster.restart(victim)
-            admin = AdminClient({"bootstrap.servers": cluster.bootstrap, "log_level": 0})
+            admin = AdminClient({**cluster.admin_config(), "log_level": 0})
             wait_for(
                 lambda: all(
                     len(p.isrs) == 3

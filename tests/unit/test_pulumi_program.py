@@ -20,7 +20,7 @@ from infra.provision.components import kafka as kafka_component
 from infra.provision.components.consumers import context_digest
 from infra.provision.program import mocks
 from infra.provision.stack import provider_name
-from tests.conftest import EXAMPLE_SPECS, REPO
+from tests.conftest import DOCKER_SPECS, REPO, SECURED_SPECS
 
 CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"
@@ -32,7 +32,7 @@ def run_program(spec: str, **config: str):
     return run.recorder, run.result
 
 
-@pytest.fixture(params=EXAMPLE_SPECS, ids=lambda p: p.stem)
+@pytest.fixture(params=DOCKER_SPECS, ids=lambda p: p.stem)
 def example(request):
     spec = str(request.param.relative_to(REPO))
     recorder, result = run_program(spec)
@@ -256,7 +256,7 @@ def test_jvm_containers_wait_on_a_healthcheck_that_asks_the_service(example):
                 assert kafka_component.API_VERSIONS in script
 
 
-@pytest.mark.parametrize("spec", EXAMPLE_SPECS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("spec", DOCKER_SPECS, ids=lambda p: p.stem)
 def test_two_runs_register_identical_inputs(spec):
     path = str(spec.relative_to(REPO))
     first, _ = run_program(path)
@@ -280,6 +280,15 @@ def test_a_bad_spec_registers_nothing_and_says_why_in_the_cli_lines():
     assert str(caught.value) == (
         f"{spec}: nodes[1].cores: must be an integer >= 1 or \"auto\", got 'four'"
     )
+
+
+@pytest.mark.parametrize("spec", SECURED_SPECS, ids=lambda p: p.stem)
+def test_a_secured_spec_is_refused_before_any_resource(spec):
+    path = str(spec.relative_to(REPO))
+    run = mocks.Run(mocks.Recorder())
+    with pytest.raises(pulumi.RunError, match=r"security: the Docker placement does not carry"):
+        mocks.run_program(path, run=run)
+    assert run.recorder.registered == []
 
 
 def test_the_kafka_provider_gets_every_input_the_plan_decides(example):

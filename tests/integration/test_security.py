@@ -1,0 +1,200 @@
+"""A secured plan on real Kafka: what is locked is locked, and the pipeline still runs.
+
+specs/secure-kraft.yaml runs on the local runtime's JVMs: TLS on every listener, SCRAM
+users, ACLs that deny by default. Each lock is tried from outside with the key that
+should not open it (no TLS, a wrong password, a user without the ACL), and each user
+does exactly its job.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import stat
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from cryptography import x509
+
+from consumers.produce import demo_lines, produce
+from consumers.settings import client_file
+from infra.runtime.local import create_topics
+from tests.conftest import REPO
+from tests.integration.kafka_helpers import Deployment, local_cluster, read_topic, wait_for
+
+SECURE = REPO / "specs/secure-kraft.yaml"
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory):
+    out = tmp_path_factory.mktemp("secured")
+    with local_cluster(SECURE, out / "local") as (cluster, built):
+        create_topics(cluster.admin_config(), built)
+        yield cluster, built, {u: client_file(str(p)) for u, p in cluster.client_files().items()}
+
+
+def _refusal(settings: dict) -> KafkaError | None:
+    """The error a client with these settings meets when it asks for metadata."""
+    errors: list[KafkaError] = []
+    admin = AdminClient({**settings, "log_level": 0, "error_cb": errors.append})
+    try:
+        admin.list_topics(timeout=5)
+    except KafkaException as err:
+        admin.poll(1)  # the error callback's report of why, if it has not run yet
+        return next((e for e in errors if e.code() == KafkaError._AUTHENTICATION), err.args[0])
+    return None
+
+
+def _fetch_error(login: dict, topic: str) -> int | None:
+    """The error code a read of `topic` as `login` gets (None: it read a record)."""
+    consumer = Consumer(
+        {**login, "group.id": login.get("sasl.username", "g"), "log_level": 0}
+        | {"enable.auto.commit": False}
+    )
+    # Without even Describe the topic's metadata is refused, and a fetch never starts.
+    refused = consumer.list_topics(topic, timeout=10).topics[topic].error
+    if refused is not None:
+        consumer.close()
+        return refused.code()
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            error = message.error()
+            # A user without a group ACL is also refused the group it names: not the read.
+            if error is not None and error.code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
+                continue
+            return error.code() if error is not None else None
+        raise AssertionError(f"no record and no error reading {topic} within 30 s")
+    finally:
+        consumer.close()
+
+
+def _write_error(login: dict, topic: str) -> int | None:
+    outcome: list[KafkaError | None] = []
+    producer = Producer({**login, "log_level": 0, "message.timeout.ms": 10_000})
+    # Partition 0, which _fetch_error reads: an allowed read then finds this record.
+    producer.produce(topic, b"probe", partition=0, on_delivery=lambda e, _m: outcome.append(e))
+    producer.flush(15)
+    assert outcome, f"no delivery report for {topic}"
+    return outcome[0].code() if outcome[0] is not None else None
+
+
+def test_every_client_port_refuses_plaintext_and_a_wrong_password(secured):
+    cluster, _built, clients = secured
+    for broker in cluster.brokers():
+        address = f"127.0.0.1:{broker.port('EXTERNAL')}"
+        assert _refusal({"bootstrap.servers": address}) is not None, address
+        wrong = {**clients["siem-reader"], "bootstrap.servers": address}
+        wrong["sasl.password"] = "not-" + wrong["sasl.password"]
+        refused = _refusal(wrong)
+        assert refused is not None and refused.code() == KafkaError._AUTHENTICATION, address
+        assert _refusal({**clients["siem-reader"], "bootstrap.servers": address}) is None
+
+
+def test_each_user_does_exactly_its_job(secured):
+    _cluster, _built, clients = secured
+    denied = KafkaError.TOPIC_AUTHORIZATION_FAILED
+    assert _write_error(clients["ingest"], "logs.raw") is None
+    assert _fetch_error(clients["ingest"], "logs.raw") == denied  # a shipper reads nothing
+    assert _write_error(clients["siem-parsers"], "logs.raw") == denied  # its input: read only
+    assert _fetch_error(clients["siem-parsers"], "logs.raw") is None
+    assert _fetch_error(clients["siem-reader"], "logs.raw") == denied
+    assert _write_error(clients["siem-reader"], "logs.parsed") == denied
+
+
+def test_workers_parse_over_sasl_ssl_as_their_own_user(secured, tmp_path):
+    cluster, built, clients = secured
+    node = next(n for n in built.plan.nodes if n.consumers)
+    config = f"{node.config_dir}/consumer-siem-parsers.properties"
+    login = {k: v for k, v in clients["ingest"].items() if k != "bootstrap.servers"}
+    sent, refused = produce(cluster.bootstrap, "logs.raw", demo_lines(2000), 2000, login)
+    assert (sent, refused) == (2000, [])
+    deployment = Deployment(tmp_path, "--config", config, "--processes", "2")
+    try:
+        # The SIEM's reader sees the parsed records (and, as the ACLs say, nothing else).
+        parsed = wait_for(
+            lambda: (
+                len(read_topic(cluster.bootstrap, "logs.parsed", login=clients["siem-reader"]))
+                >= 2000
+            ),
+            120,
+            lambda: f"2000 parsed records; supervisor: {deployment.log[-500:]}",
+        )
+    finally:
+        code = deployment.stop()
+    assert parsed and code == 0, deployment.log
+
+
+def test_a_consumer_with_a_wrong_password_stops_with_one_line(secured, tmp_path):
+    _cluster, built, _clients = secured
+    node = next(n for n in built.plan.nodes if n.consumers)
+    passwords = next(f.path for f in node.secret_files if f.kind == "passwords")
+    wrong = tmp_path / "wrong.passwords"
+    wrong.write_text("password=not-the-password\n")
+    original = Path(f"{node.config_dir}/consumer-siem-parsers.properties").read_text()
+    config = tmp_path / "consumer.properties"
+    config.write_text(original.replace(passwords, str(wrong)))
+    deployment = Deployment(tmp_path, "--config", str(config), "--connect-timeout", "10")
+    code = deployment.process.wait(timeout=60)
+    lines = deployment.log.strip().splitlines()
+    assert code == 2 and len(lines) == 1, deployment.log
+    assert "refused the login of user 'siem-parsers'" in lines[0]
+
+
+def test_the_served_certificate_chains_to_the_cluster_ca_and_names_the_host(secured):
+    cluster, _built, clients = secured
+    context = ssl.create_default_context(cafile=clients["admin"]["ssl.ca.location"])
+    for broker in cluster.brokers():
+        with (
+            socket.create_connection(("127.0.0.1", broker.port("EXTERNAL")), timeout=5) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,  # verifies both
+        ):
+            served = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+        assert served.subject.rfc4514_string() == f"CN={broker.node.containers['kafka']}"
+    untrusting = ssl.create_default_context()  # the system's CAs: the cluster's is not one
+    port = cluster.brokers()[0].port("EXTERNAL")
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        pytest.raises(ssl.SSLCertVerificationError),
+    ):
+        untrusting.wrap_socket(raw, server_hostname="127.0.0.1")
+
+
+def test_no_secret_is_in_a_rendered_file_and_every_secret_is_private(secured):
+    cluster, built, clients = secured
+    passwords = {c["sasl.password"] for c in clients.values()}
+    rendered = [f.content for files in built.rendered.values() for f in files]
+    rendered.append(built.plan.to_json())
+    for text in rendered:
+        assert not any(p in text for p in passwords)
+    private = [Path(f.path) for n in built.plan.nodes for f in n.secret_files]
+    private += [p for p in (cluster.out / "secrets").iterdir()]
+    private += list(cluster.client_files().values())
+    for path in private:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_zookeeper_mode_brokers_log_in_to_each_other_with_scram(tmp_path):
+    """Kafka 3.9 in ZooKeeper mode: the admin's credential is written to ZooKeeper before
+    the brokers start, so replication (RF 3) works over SASL_SSL; ACLs live in ZooKeeper."""
+    spec = yaml.safe_load((REPO / "specs/zookeeper-3.9.yaml").read_text())
+    spec["security"] = {"users": [{"name": "auditor", "read": ["app.logs"]}]}
+    with local_cluster(spec, tmp_path / "local") as (cluster, built):
+        create_topics(cluster.admin_config(), built)
+        clients = {u: client_file(str(p)) for u, p in cluster.client_files().items()}
+        assert _write_error(clients["ingest"], "app.logs") is None
+        assert _fetch_error(clients["auditor"], "app.logs") is None
+        assert _write_error(clients["auditor"], "app.logs") == KafkaError.TOPIC_AUTHORIZATION_FAILED
+        address = f"127.0.0.1:{cluster.brokers()[0].port('EXTERNAL')}"
+        assert _refusal({"bootstrap.servers": address}) is not None
+        admin = AdminClient({**cluster.admin_config(), "log_level": 0})
+        topic = admin.list_topics("app.logs", timeout=10).topics["app.logs"]
+        assert all(len(p.isrs) == 3 for p in topic.partitions.values())
