@@ -118,6 +118,8 @@ def build_inventory(plan: Plan, rendered: Rendered) -> dict[str, Any]:
             }
             for g in plan.groups
         ],
+        # Who may do what (no secret: passwords and keys live in their own 0600 files).
+        "security": plan.security.model_dump() if plan.security else None,
     }
 
 

@@ -50,4 +50,12 @@ def plan_table(plan: Plan) -> Table:
         rows += [(f"consumer {k}", d) for k, d in group.consumer.items()]
         rows += [(f"producer {k}", d) for k, d in group.producer.items()]
         block(f"group {group.group}", rows)
+    if plan.security is not None:
+        for user in plan.security.users:
+            acls = [
+                (f"{a.operation} {a.resource} ({a.pattern})", Derived(value=a.name, why=a.why))
+                for a in user.acls
+            ]
+            rows = acls or [("super user", Derived(value=True, why=user.why))]
+            block(f"user {user.name}", rows)
     return table

@@ -28,6 +28,7 @@ from confluent_kafka.admin import AdminClient
 from testinfra.backend.docker import DockerBackend
 from testinfra.host import Host
 
+from consumers.settings import client_file
 from infra.ops.stacks import backend_url
 
 LOCAL = testinfra.get_host("local://")
@@ -269,6 +270,11 @@ class Cluster:
     admin: AdminClient  # one client for the run: its futures need it alive
     metadata: object | None  # ClusterMetadata, or None when it did not answer
     error: str
+    logins: dict[str, dict[str, str]]  # user -> its client settings (none: plaintext)
+
+    def login(self, user: str) -> dict[str, str]:
+        """librdkafka settings to connect as `user` (the admin when the cluster has none)."""
+        return {**self.logins.get(user, {}), "bootstrap.servers": self.bootstrap}
 
 
 @pytest.fixture(scope="session")
@@ -286,11 +292,14 @@ def cluster(inventory, runtime) -> Cluster:
     """The cluster's metadata, asked once: an unreachable cluster costs one timeout, and
     every check that needs it is then reported as not run."""
     bootstrap = runtime.get("bootstrap_servers") or inventory["cluster"]["bootstrap_servers"]
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    logins = {user: client_file(path) for user, path in runtime.get("clients", {}).items()}
+    admin_login = {**logins.get("admin", {}), "bootstrap.servers": bootstrap}
+    admin = AdminClient({**admin_login, "log_level": 0})
     try:
-        return Cluster(bootstrap, admin, admin.list_topics(timeout=REACH_TIMEOUT_S), "")
+        metadata = admin.list_topics(timeout=REACH_TIMEOUT_S)
+        return Cluster(bootstrap, admin, metadata, "", logins)
     except KafkaException as err:
-        return Cluster(bootstrap, admin, None, err.args[0].str())
+        return Cluster(bootstrap, admin, None, err.args[0].str(), logins)
 
 
 @pytest.fixture

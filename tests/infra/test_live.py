@@ -402,10 +402,10 @@ def test_supervisors_status_agrees_with_the_broker(group, inventory, answering, 
 class KafkaSink:
     """The sink topic, read from its end as the probe starts."""
 
-    def __init__(self, bootstrap: str, topic: str):
+    def __init__(self, login: dict[str, str], topic: str):
         self.reader = Consumer(
             {
-                "bootstrap.servers": bootstrap,
+                **login,
                 "group.id": f"probe-{uuid.uuid4().hex}",
                 "log_level": 0,
             }
@@ -455,7 +455,7 @@ def test_probe_reaches_the_sink_parsed(group, inventory, runtime, answering, che
         not_run("cluster", name, "the local runtime discards its consumers' stdout")
     expected_fields = ("probe", "verify-probe", "rfc5424")
     if group["sink"].startswith("kafka:"):
-        sink = ask(lambda: KafkaSink(cluster.bootstrap, group["sink"].removeprefix("kafka:")))
+        sink = ask(lambda: KafkaSink(cluster.login("admin"), group["sink"].removeprefix("kafka:")))
     else:
         sink = MemberOutput(
             group["sink"], [m for m in members(inventory) if m.group == group["group"]]
@@ -463,7 +463,8 @@ def test_probe_reaches_the_sink_parsed(group, inventory, runtime, answering, che
     if isinstance(sink, str):
         check("cluster", name, expected_fields, sink)
     probe = f"probe-{uuid.uuid4().hex}"
-    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", "log_level": 0})
+    shipper = "ingest" if "ingest" in cluster.logins else "admin"  # as a log shipper writes
+    producer = Producer({**cluster.login(shipper), "acks": "all", "log_level": 0})
     producer.produce(
         group["topic"], value=f"<134>1 - verify-probe kafka-log-cluster - PROBE - {probe}".encode()
     )

@@ -8,22 +8,21 @@ does exactly its job.
 
 from __future__ import annotations
 
-import socket
 import ssl
 import stat
-import time
 from pathlib import Path
 
 import pytest
 import yaml
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaError
 from confluent_kafka.admin import AdminClient
-from cryptography import x509
 
 from consumers.produce import demo_lines, produce
 from consumers.settings import client_file
 from infra.runtime.local import create_topics
+from infra.secrets import Keyring
 from tests.conftest import REPO
+from tests.infra.locks import read_error, refusal, served_subject, write_error
 from tests.integration.kafka_helpers import Deployment, local_cluster, read_topic, wait_for
 
 SECURE = REPO / "specs/secure-kraft.yaml"
@@ -37,77 +36,27 @@ def secured(tmp_path_factory):
         yield cluster, built, {u: client_file(str(p)) for u, p in cluster.client_files().items()}
 
 
-def _refusal(settings: dict) -> KafkaError | None:
-    """The error a client with these settings meets when it asks for metadata."""
-    errors: list[KafkaError] = []
-    admin = AdminClient({**settings, "log_level": 0, "error_cb": errors.append})
-    try:
-        admin.list_topics(timeout=5)
-    except KafkaException as err:
-        admin.poll(1)  # the error callback's report of why, if it has not run yet
-        return next((e for e in errors if e.code() == KafkaError._AUTHENTICATION), err.args[0])
-    return None
-
-
-def _fetch_error(login: dict, topic: str) -> int | None:
-    """The error code a read of `topic` as `login` gets (None: it read a record)."""
-    consumer = Consumer(
-        {**login, "group.id": login.get("sasl.username", "g"), "log_level": 0}
-        | {"enable.auto.commit": False}
-    )
-    # Without even Describe the topic's metadata is refused, and a fetch never starts.
-    refused = consumer.list_topics(topic, timeout=10).topics[topic].error
-    if refused is not None:
-        consumer.close()
-        return refused.code()
-    consumer.assign([TopicPartition(topic, 0, 0)])
-    deadline = time.monotonic() + 30
-    try:
-        while time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None:
-                continue
-            error = message.error()
-            # A user without a group ACL is also refused the group it names: not the read.
-            if error is not None and error.code() == KafkaError.GROUP_AUTHORIZATION_FAILED:
-                continue
-            return error.code() if error is not None else None
-        raise AssertionError(f"no record and no error reading {topic} within 30 s")
-    finally:
-        consumer.close()
-
-
-def _write_error(login: dict, topic: str) -> int | None:
-    outcome: list[KafkaError | None] = []
-    producer = Producer({**login, "log_level": 0, "message.timeout.ms": 10_000})
-    # Partition 0, which _fetch_error reads: an allowed read then finds this record.
-    producer.produce(topic, b"probe", partition=0, on_delivery=lambda e, _m: outcome.append(e))
-    producer.flush(15)
-    assert outcome, f"no delivery report for {topic}"
-    return outcome[0].code() if outcome[0] is not None else None
-
-
 def test_every_client_port_refuses_plaintext_and_a_wrong_password(secured):
     cluster, _built, clients = secured
     for broker in cluster.brokers():
         address = f"127.0.0.1:{broker.port('EXTERNAL')}"
-        assert _refusal({"bootstrap.servers": address}) is not None, address
+        assert refusal({"bootstrap.servers": address}) is not None, address
         wrong = {**clients["siem-reader"], "bootstrap.servers": address}
         wrong["sasl.password"] = "not-" + wrong["sasl.password"]
-        refused = _refusal(wrong)
+        refused = refusal(wrong)
         assert refused is not None and refused.code() == KafkaError._AUTHENTICATION, address
-        assert _refusal({**clients["siem-reader"], "bootstrap.servers": address}) is None
+        assert refusal({**clients["siem-reader"], "bootstrap.servers": address}) is None
 
 
 def test_each_user_does_exactly_its_job(secured):
     _cluster, _built, clients = secured
     denied = KafkaError.TOPIC_AUTHORIZATION_FAILED
-    assert _write_error(clients["ingest"], "logs.raw") is None
-    assert _fetch_error(clients["ingest"], "logs.raw") == denied  # a shipper reads nothing
-    assert _write_error(clients["siem-parsers"], "logs.raw") == denied  # its input: read only
-    assert _fetch_error(clients["siem-parsers"], "logs.raw") is None
-    assert _fetch_error(clients["siem-reader"], "logs.raw") == denied
-    assert _write_error(clients["siem-reader"], "logs.parsed") == denied
+    assert write_error(clients["ingest"], "logs.raw") is None
+    assert read_error(clients["ingest"], "logs.raw") == denied  # a shipper reads nothing
+    assert write_error(clients["siem-parsers"], "logs.raw") == denied  # its input: read only
+    assert read_error(clients["siem-parsers"], "logs.raw") is None
+    assert read_error(clients["siem-reader"], "logs.raw") == denied
+    assert write_error(clients["siem-reader"], "logs.parsed") == denied
 
 
 def test_workers_parse_over_sasl_ssl_as_their_own_user(secured, tmp_path):
@@ -151,21 +100,17 @@ def test_a_consumer_with_a_wrong_password_stops_with_one_line(secured, tmp_path)
 
 def test_the_served_certificate_chains_to_the_cluster_ca_and_names_the_host(secured):
     cluster, _built, clients = secured
-    context = ssl.create_default_context(cafile=clients["admin"]["ssl.ca.location"])
+    ca = clients["admin"]["ssl.ca.location"]
     for broker in cluster.brokers():
-        with (
-            socket.create_connection(("127.0.0.1", broker.port("EXTERNAL")), timeout=5) as raw,
-            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,  # verifies both
-        ):
-            served = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
-        assert served.subject.rfc4514_string() == f"CN={broker.node.containers['kafka']}"
-    untrusting = ssl.create_default_context()  # the system's CAs: the cluster's is not one
-    port = cluster.brokers()[0].port("EXTERNAL")
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
-        pytest.raises(ssl.SSLCertVerificationError),
-    ):
-        untrusting.wrap_socket(raw, server_hostname="127.0.0.1")
+        address = f"127.0.0.1:{broker.port('EXTERNAL')}"
+        assert served_subject(address, ca) == f"CN={broker.node.containers['kafka']}"
+    other_ca = Keyring(cluster.out / "another-ca", "another").ca_pem()
+    (cluster.out / "another-ca.pem").write_bytes(other_ca)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        served_subject(
+            f"127.0.0.1:{cluster.brokers()[0].port('EXTERNAL')}",
+            str(cluster.out / "another-ca.pem"),
+        )
 
 
 def test_no_secret_is_in_a_rendered_file_and_every_secret_is_private(secured):
@@ -190,11 +135,11 @@ def test_zookeeper_mode_brokers_log_in_to_each_other_with_scram(tmp_path):
     with local_cluster(spec, tmp_path / "local") as (cluster, built):
         create_topics(cluster.admin_config(), built)
         clients = {u: client_file(str(p)) for u, p in cluster.client_files().items()}
-        assert _write_error(clients["ingest"], "app.logs") is None
-        assert _fetch_error(clients["auditor"], "app.logs") is None
-        assert _write_error(clients["auditor"], "app.logs") == KafkaError.TOPIC_AUTHORIZATION_FAILED
+        assert write_error(clients["ingest"], "app.logs") is None
+        assert read_error(clients["auditor"], "app.logs") is None
+        assert write_error(clients["auditor"], "app.logs") == KafkaError.TOPIC_AUTHORIZATION_FAILED
         address = f"127.0.0.1:{cluster.brokers()[0].port('EXTERNAL')}"
-        assert _refusal({"bootstrap.servers": address}) is not None
+        assert refusal({"bootstrap.servers": address}) is not None
         admin = AdminClient({**cluster.admin_config(), "log_level": 0})
         topic = admin.list_topics("app.logs", timeout=10).topics["app.logs"]
         assert all(len(p.isrs) == 3 for p in topic.partitions.values())

@@ -17,18 +17,28 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka.admin import AdminClient, NewPartitions
+from confluent_kafka.admin import (
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    NewPartitions,
+    ResourcePatternType,
+    ResourceType,
+)
 
+from consumers.settings import client_file
 from infra.verify.suite import results
 from tests.conftest import REPO
+from tests.infra.test_security import PLAINTEXT_PLAN
 from tests.integration.kafka_helpers import free_port_block, wait_for
 
 
-@pytest.fixture(scope="module")
-def runtime(tmp_path_factory):
-    out = tmp_path_factory.mktemp("local")
+def _up(out, spec: str, partitions: int):
+    """`up --local SPEC` until its group owns every partition: (process, what tests use)."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "infra", "up", "--local", "specs/three-node-kraft.yaml",
+        [sys.executable, "-m", "infra", "up", "--local", spec,
          "--out", str(out), "--demo", "2000", "--port-base", str(free_port_block(4))],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -39,14 +49,33 @@ def runtime(tmp_path_factory):
         (member,) = inventory["runtime"]["consumers"]
         status = out / "parsers-1" / "status-siem-parsers.json"
         wait_for(
-            lambda: status.exists() and json.loads(status.read_text())["partitions_owned"] == 24,
+            lambda: (
+                status.exists() and json.loads(status.read_text())["partitions_owned"] == partitions
+            ),
             90,
-            "the group owning all 24 partitions",
+            f"the group owning all {partitions} partitions",
         )
-        yield {"out": out, "inventory": inventory, "supervisor": member["pid"]}
-    finally:
+    except BaseException:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=90)
+        raise
+    return process, {"out": out, "inventory": inventory, "supervisor": member["pid"]}
+
+
+@pytest.fixture(scope="module")
+def runtime(tmp_path_factory):
+    process, running = _up(tmp_path_factory.mktemp("local"), "specs/three-node-kraft.yaml", 24)
+    yield running
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=90)
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory):
+    process, running = _up(tmp_path_factory.mktemp("secured"), "specs/secure-kraft.yaml", 12)
+    yield running
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=90)
 
 
 def verify(tmp_path, inventory: dict) -> tuple[int, list[dict]]:
@@ -70,11 +99,13 @@ def test_a_healthy_runtime_passes_and_says_what_was_not_run(runtime, tmp_path):
     code, rows = verify(tmp_path, runtime["inventory"])
     assert code == 0, failed(rows)
     not_run = [r for r in rows if r["result"] == "not run"]
-    # Only what a local process truly cannot answer: a container's volume and environment.
+    # Only what a local process truly cannot answer (a container's volume and environment),
+    # and the locks a plaintext plan does not have.
     assert {(r["node"], r["check"]) for r in not_run} == {
         (node, check) for node in ("kafka-1", "kafka-2", "kafka-3")
         for check in ("kafka data volume", "kafka heap setting")
-    }  # fmt: skip
+    } | {("cluster", check) for check in SECURITY_CHECKS}  # fmt: skip
+    assert {r["actual"] for r in not_run if r["check"] in SECURITY_CHECKS} == {PLAINTEXT_PLAN}
     passed = {r["check"] for r in rows if r["result"] == "passed"}
     assert {
         "kafka JVM heap flags", "broker ids in the cluster metadata", "cluster id",
@@ -82,6 +113,47 @@ def test_a_healthy_runtime_passes_and_says_what_was_not_run(runtime, tmp_path):
         "group siem-parsers: members, each partition owned once",
         "group siem-parsers: supervisors' status files agree with the broker",
     } <= passed  # fmt: skip
+
+
+SECURITY_CHECKS = {
+    "every client port refuses a plaintext client",
+    "every client port refuses a wrong password",
+    "ACLs held by the cluster",
+    "ingest user reading a topic it only writes",
+    "each group's user describes its topic and group",
+    "each client port's certificate chains to the cluster CA and names its host",
+    "no password in the inventory",
+}
+
+
+def test_a_secured_runtime_passes_every_security_check(secured, tmp_path):
+    code, rows = verify(tmp_path, secured["inventory"])
+    assert code == 0, failed(rows)
+    assert {r["check"] for r in rows if r["result"] == "passed"} >= SECURITY_CHECKS
+
+
+def test_an_acl_granted_outside_the_plan_fails_the_acl_checks(secured, tmp_path):
+    login = client_file(secured["inventory"]["runtime"]["clients"]["admin"])
+    admin = AdminClient({**login, "log_level": 0})
+    extra = AclBinding(
+        ResourceType.TOPIC, "logs.raw", ResourcePatternType.LITERAL, "User:ingest", "*",
+        AclOperation.READ, AclPermissionType.ALLOW,
+    )  # fmt: skip
+    admin.create_acls([extra])[extra].result(timeout=30)
+    try:
+        code, rows = verify(tmp_path, secured["inventory"])
+    finally:
+        every_match = AclBindingFilter(
+            ResourceType.TOPIC, "logs.raw", ResourcePatternType.LITERAL, "User:ingest", "*",
+            AclOperation.READ, AclPermissionType.ALLOW,
+        )  # fmt: skip
+        for future in admin.delete_acls([every_match]).values():
+            future.result(timeout=30)
+    assert code == 1
+    assert {check for _node, check, _want, _got in failed(rows)} == {
+        "ACLs held by the cluster",
+        "ingest user reading a topic it only writes",
+    }
 
 
 def test_a_changed_file_fails_its_hash_check(runtime, tmp_path):
