@@ -10,7 +10,9 @@ regenerates them and compares byte for byte, so they cannot drift from Kafka.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from infra.kafka.releases import RELEASES, Release
 from infra.runtime.maven import kafka_libs
 
 JAVA = Path(__file__).resolve().parents[1] / "kafka" / "java"
+SECRET_REFERENCE = re.compile(r"\$\{file:[^}]*\}")
 
 
 class KafkaRulesError(RuntimeError):
@@ -60,11 +63,27 @@ def catalogs() -> dict[Path, str]:
     return written
 
 
+def _without_secrets(files: list[Path], scratch: Path) -> list[Path]:
+    """The files as Kafka validates them here: a secret reference (`${file:PATH:KEY}`)
+    names a file that exists only where the node runs, so KafkaConfig's provider would
+    fail on the path, never on the config; each is given a stand-in value instead."""
+    found = []
+    for i, path in enumerate(files):
+        text = path.read_text()
+        if SECRET_REFERENCE.search(text):
+            path = scratch / f"{i}-{path.name}"
+            path.write_text(SECRET_REFERENCE.sub("stand-in-secret", text))
+        found.append(path)
+    return found
+
+
 def validate(release: Release, files: list[Path]) -> list[str | None]:
     """For each server.properties, what Kafka's own validation says is wrong (None: it
     starts). KafkaConfig.fromProps, as kafka.Kafka calls it at start, in one JVM."""
     if not files:
         return []
-    out = _run(release, "ValidateConfigs.java", [], stdin="".join(f"{f}\n" for f in files))
+    with tempfile.TemporaryDirectory() as scratch:
+        paths = _without_secrets(files, Path(scratch))
+        out = _run(release, "ValidateConfigs.java", [], stdin="".join(f"{f}\n" for f in paths))
     verdicts = [json.loads(line) for line in out.splitlines() if line.strip()]
     return [None if v["ok"] else v["error"] for v in verdicts]

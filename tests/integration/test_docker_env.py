@@ -32,11 +32,15 @@ from scripts.docker_env import (
     wait_healthy,
 )
 from tests.conftest import REPO
-from tests.integration.test_verify import failed
+from tests.infra.test_security import PLAINTEXT_PLAN
+from tests.integration.test_verify import SECURITY_CHECKS, failed
 
 # What a real cluster cannot answer, and only that, is not run: ZooKeeper mode's
-# cluster id is ZooKeeper's, not the plan's.
-NOT_RUN = {"cluster id": "ZooKeeper mode: ZooKeeper assigns the cluster id"}
+# cluster id is ZooKeeper's, not the plan's; the locks of a plan that has none.
+NOT_RUN = {
+    "cluster id": "ZooKeeper mode: ZooKeeper assigns the cluster id",
+    **dict.fromkeys(SECURITY_CHECKS, PLAINTEXT_PLAN),
+}
 
 
 @contextlib.contextmanager

@@ -117,7 +117,14 @@ def test_a_broker_killed_under_load_loses_no_acknowledged_record(tmp_path):
             assert producer.flush(60) == 0
 
         try:
-            wait_for(lambda: len(deployment.owned()) == 24, 90, "the group owning 24 partitions")
+            wait_for(
+                lambda: len(deployment.owned()) == 24,
+                90,
+                lambda: (
+                    f"the group owning 24 partitions (owns {len(deployment.owned())}; "
+                    f"supervisor: {deployment.log.strip().splitlines()[-3:]})"
+                ),
+            )
             feeder = threading.Thread(target=produce)
             feeder.start()
             wait_for(lambda: len(acked) > 5_000, 60, "records flowing")

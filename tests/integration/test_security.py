@@ -143,3 +143,21 @@ def test_zookeeper_mode_brokers_log_in_to_each_other_with_scram(tmp_path):
         admin = AdminClient({**cluster.admin_config(), "log_level": 0})
         topic = admin.list_topics("app.logs", timeout=10).topics["app.logs"]
         assert all(len(p.isrs) == 3 for p in topic.partitions.values())
+
+
+def test_a_password_deleted_from_the_keyring_is_rotated_on_the_next_start(tmp_path):
+    """The README's rotation: stop, delete the user's line, start: a new password works,
+    the old one is refused."""
+    out = tmp_path / "local"
+    with local_cluster(SECURE, out) as (cluster, _built):
+        old = client_file(str(cluster.client_files()["siem-reader"]))
+    keyring = out / "secrets" / "passwords.properties"
+    lines = keyring.read_text().splitlines(keepends=True)
+    keyring.write_text("".join(line for line in lines if not line.startswith("siem-reader=")))
+    with local_cluster(SECURE, out) as (cluster, _built):
+        new = client_file(str(cluster.client_files()["siem-reader"]))
+        assert new["sasl.password"] != old["sasl.password"]
+        assert refusal(new) is None
+        stale = {**new, "sasl.password": old["sasl.password"]}
+        refused = refusal(stale)
+        assert refused is not None and refused.code() == KafkaError._AUTHENTICATION

@@ -255,7 +255,11 @@ def test_an_unreachable_cluster_fails_reachability_once_and_finishes_fast(runtim
     assert [(r[0], r[1], r[2]) for r in failed(rows)] == [
         ("cluster", "brokers reachable at 127.0.0.1:1", "True")
     ]
-    unanswered = [r for r in rows if r["result"] == "not run" and r["node"] == "cluster"]
+    unanswered = [
+        r
+        for r in rows
+        if r["result"] == "not run" and r["node"] == "cluster" and r["check"] not in SECURITY_CHECKS
+    ]
     assert unanswered and all("did not answer at 127.0.0.1:1" in r["actual"] for r in unanswered)
     assert elapsed < 60, f"verify took {elapsed:.0f} s against an unreachable cluster"
 
