@@ -206,6 +206,11 @@ class LocalRuntime:
                 self.start_member(member)
             inventory = self.write_inventory()
             self.console.print(f"inventory: {inventory}; logs: {self.out}/<node>/*.log")
+            if clients := self.cluster.client_files():
+                users = ", ".join(clients)
+                self.console.print(
+                    f"clients: {self.out}/clients/<user>.properties (mode 0600) for {users}"
+                )
             if self.demo:
                 threading.Thread(target=self.feed, args=(bootstrap,), daemon=True).start()
             with Live(console=self.console, refresh_per_second=2) as live:
