@@ -21,6 +21,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from consumers.produce import demo_lines
+from consumers.settings import client_file
 from infra.build import build
 from infra.provision.components import kafka as kafka_component
 from infra.runtime.local import create_topics
@@ -64,11 +65,11 @@ def _seqs(records) -> set[int]:
     return {int(orjson.loads(v)["structured_data"]["demo@32473"]["seq"]) for v, _ in records}
 
 
-def _unparsed(bootstrap: str, acked: set[int], deployment: Deployment) -> str:
+def _unparsed(bootstrap: str, acked: set[int], deployment: Deployment, login: dict) -> str:
     """What a timeout leaves: how many acknowledged records are neither parsed nor in the
     DLQ, a few of them, and the supervisor's last words."""
-    missing = acked - _seqs(read_topic(bootstrap, "logs.parsed"))
-    dead = read_topic(bootstrap, "logs.raw.dlq")
+    missing = acked - _seqs(read_topic(bootstrap, "logs.parsed", login=login))
+    dead = read_topic(bootstrap, "logs.raw.dlq", login=login)
     tail = deployment.log.strip().splitlines()[-5:]
     return (
         f"every acknowledged record parsed: {len(missing)} of {len(acked)} are not "
@@ -76,11 +77,16 @@ def _unparsed(bootstrap: str, acked: set[int], deployment: Deployment) -> str:
     )
 
 
-def test_a_broker_killed_under_load_loses_no_acknowledged_record(tmp_path):
-    with local_cluster(REPO / "specs/three-node-kraft.yaml", tmp_path / "local") as (
-        cluster,
-        built,
-    ):
+@pytest.mark.parametrize("spec", ["three-node-kraft", "secure-kraft"])
+def test_a_broker_killed_under_load_loses_no_acknowledged_record(spec, tmp_path):
+    """Plaintext, and over SASL_SSL with each client its own user (the workers as their
+    group's, the producer as ingest, the reader as admin)."""
+    with local_cluster(REPO / f"specs/{spec}.yaml", tmp_path / "local") as (cluster, built):
+        logins = {u: client_file(str(p)) for u, p in cluster.client_files().items()}
+        admin_login, ingest_login = logins.get("admin", {}), logins.get("ingest", {})
+        partitions = next(
+            int(t.partitions.value) for t in built.plan.topics if t.name == "logs.raw"
+        )
         config = next(
             f"{n.config_dir}/consumer-siem-parsers.properties"
             for n in built.plan.nodes
@@ -98,6 +104,7 @@ def test_a_broker_killed_under_load_loses_no_acknowledged_record(tmp_path):
         def produce():
             producer = Producer(
                 {
+                    **ingest_login,
                     "bootstrap.servers": cluster.bootstrap,
                     "enable.idempotence": True,
                     "acks": "all",
@@ -118,10 +125,10 @@ def test_a_broker_killed_under_load_loses_no_acknowledged_record(tmp_path):
 
         try:
             wait_for(
-                lambda: len(deployment.owned()) == 24,
+                lambda: len(deployment.owned()) == partitions,
                 90,
                 lambda: (
-                    f"the group owning 24 partitions (owns {len(deployment.owned())}; "
+                    f"the group owning {partitions} partitions (owns {len(deployment.owned())}; "
                     f"supervisor: {deployment.log.strip().splitlines()[-3:]})"
                 ),
             )
@@ -150,12 +157,12 @@ def test_a_broker_killed_under_load_loses_no_acknowledged_record(tmp_path):
             feeder.join(timeout=90)
             parsed = wait_for(
                 lambda: (
-                    (r := read_topic(cluster.bootstrap, "logs.parsed", quiet_s=3))
+                    (r := read_topic(cluster.bootstrap, "logs.parsed", 3, login=admin_login))
                     and acked <= _seqs(r)
                     and r
                 ),
                 180,
-                lambda: _unparsed(cluster.bootstrap, acked, deployment),
+                lambda: _unparsed(cluster.bootstrap, acked, deployment, admin_login),
             )
         finally:
             stop.set()
