@@ -52,16 +52,22 @@ def cluster_id(name: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _id_why(node: Node, among: str) -> str:
+    if node.id is not None:
+        return "its id: in the spec"
+    return f"position among {among} in the spec (add id: to keep it when the list changes)"
+
+
 def identity(topology: Topology, node: Node) -> Settings:
     node_id = topology.node_ids[node.name]
     if topology.spec.cluster.mode == "kraft":
         roles = [r for r in ("broker", "controller") if r in node.roles]
         return {
             "process.roles": Derived(value=",".join(roles), why="the node's roles in the spec"),
-            "node.id": Derived(value=node_id, why="position among Kafka nodes in the spec"),
+            "node.id": Derived(value=node_id, why=_id_why(node, "Kafka nodes")),
         }
     return {
-        "broker.id": Derived(value=node_id, why="position among brokers in the spec"),
+        "broker.id": Derived(value=node_id, why=_id_why(node, "brokers")),
         "broker.id.generation.enable": Derived(
             value=False, why="ids are assigned by the plan, never generated"
         ),

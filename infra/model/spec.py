@@ -108,6 +108,9 @@ class Node(_Model):
     cores: Annotated[int | Literal["auto"], BeforeValidator(_cores)]
     memory_gb: float = Field(default=8, gt=0)
     roles: Annotated[list[Role], Field(min_length=1)]
+    # Its node.id / broker.id (and ZooKeeper myid), kept when nodes are inserted, removed
+    # or moved in the list; without it, its position among the nodes that take an id.
+    id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
 
 
 class Topic(_Model):

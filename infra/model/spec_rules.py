@@ -12,6 +12,7 @@ from consumers.properties import to_property
 from infra.kafka import catalog
 from infra.model.groups import CLIENT_DEFAULTS
 from infra.model.spec import Role, Spec
+from infra.model.topology import assigned_ids, kafka_ids
 from infra.problems import Problem
 
 
@@ -86,6 +87,32 @@ def _role_rules(spec: Spec) -> list[Problem]:
                         "(ssh:// or tcp://): the other hosts cannot reach 'local'",
                     )
                 )
+    return problems
+
+
+def _id_rules(spec: Spec) -> list[Problem]:
+    """Two nodes may not share an id, given or positional: say which, and the fix."""
+    problems = []
+    index = {n.name: i for i, n in enumerate(spec.nodes)}
+    for kind, ids in (
+        ("node.id" if spec.cluster.mode == "kraft" else "broker.id", kafka_ids(spec)),
+        ("ZooKeeper myid", assigned_ids(spec.with_role("zookeeper"))),
+    ):
+        owner: dict[int, str] = {}
+        for name, value in ids.items():
+            if value in owner:
+                other = owner[value]
+                problems.append(
+                    Problem(
+                        f"nodes[{index[name]}].id",
+                        f"{kind} {value} is also {other}'s (given or by its position); "
+                        f"give each of {other} and {name} an id: of its own",
+                    )
+                )
+            owner.setdefault(value, name)
+    for i, node in enumerate(spec.nodes):
+        if node.id is not None and not ({"broker", "controller", "zookeeper"} & set(node.roles)):
+            problems.append(Problem(f"nodes[{i}].id", "only Kafka and ZooKeeper nodes take an id"))
     return problems
 
 
@@ -239,6 +266,6 @@ def spec_warnings(spec: Spec) -> list[Problem]:
 def check_spec(spec: Spec) -> list[Problem]:
     """Every cross-field problem of a structurally valid spec (empty when it is sound)."""
     problems = _duplicates(spec.nodes, "name", "nodes")
-    problems += _role_rules(spec) + _topic_rules(spec) + _tuning_rules(spec)
+    problems += _role_rules(spec) + _id_rules(spec) + _topic_rules(spec) + _tuning_rules(spec)
     problems += _security_rules(spec)
     return problems

@@ -83,6 +83,20 @@ def is_kafka_node(node: Node) -> bool:
     return bool({"broker", "controller"} & set(node.roles))
 
 
+def assigned_ids(nodes: list[Node]) -> dict[str, int]:
+    """Each node's `id:`, or its position among `nodes` from 1 (the spec rules refuse
+    two nodes that would share one)."""
+    return {n.name: n.id if n.id is not None else i + 1 for i, n in enumerate(nodes)}
+
+
+def kafka_ids(spec: Spec) -> dict[str, int]:
+    """KRaft node.id over broker and controller nodes; broker.id over brokers in
+    ZooKeeper mode."""
+    if spec.cluster.mode == "kraft":
+        return assigned_ids([n for n in spec.nodes if is_kafka_node(n)])
+    return assigned_ids(spec.with_role("broker"))
+
+
 @dataclass(frozen=True)
 class Placement:
     """Where the plan runs: Docker containers (what `pulumi up` makes), or processes on this
@@ -141,15 +155,11 @@ class Topology:
 
     @cached_property
     def node_ids(self) -> dict[str, int]:
-        """KRaft node.id over broker and controller nodes; broker.id over brokers in
-        ZooKeeper mode. Position in the spec, from 1."""
-        kraft = self.spec.cluster.mode == "kraft"
-        nodes = [n for n in self.spec.nodes if is_kafka_node(n)] if kraft else self.brokers
-        return {n.name: i + 1 for i, n in enumerate(nodes)}
+        return kafka_ids(self.spec)
 
     @cached_property
     def zookeeper_ids(self) -> dict[str, int]:
-        return {n.name: i + 1 for i, n in enumerate(self.spec.with_role("zookeeper"))}
+        return assigned_ids(self.spec.with_role("zookeeper"))
 
     @cached_property
     def quorum(self) -> str:

@@ -24,6 +24,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from consumers.lifetime import die_with_parent
+from consumers.properties import parse
 from infra.kafka.releases import RELEASES, Release
 from infra.model.plan import NodePlan, Plan
 from infra.model.security import ADMIN
@@ -163,6 +164,7 @@ class LocalCluster:
     # -- start
 
     def start(self, timeout_s: float = START_TIMEOUT_S) -> str:
+        self._check_identity()
         self._check_ports()
         self.libs = kafka_libs(self.release)
         if self.keyring is not None:
@@ -188,6 +190,29 @@ class LocalCluster:
             self.stop()
             raise
         return self.bootstrap
+
+    def _check_identity(self) -> None:
+        """Refuse, before anything starts, a plan whose ids differ from what the nodes'
+        data already holds (a node inserted, removed or moved in the spec): Kafka would
+        refuse to start on it, and the fix is an `id:` line per node."""
+        key = "node.id" if self.plan.cluster.mode == "kraft" else "broker.id"
+        changed = []
+        for service in self.of("kafka"):
+            meta = Path(service.node.data_dirs["kafka"]) / "meta.properties"
+            if not meta.exists():
+                continue
+            stored = {e.key: e.value.strip() for e in parse(meta.read_text())}.get(key)
+            if stored is not None and stored != str(service.node.node_id):
+                changed.append((service.node.name, stored, service.node.node_id))
+        if changed:
+            moves = ", ".join(
+                f"{name} holds {stored} (planned {now})" for name, stored, now in changed
+            )
+            fixes = "; ".join(f"{name}: id: {stored}" for name, stored, _ in changed)
+            raise ClusterError(
+                f"the spec renumbers nodes whose data keeps its {key}: {moves}; "
+                f"a node was inserted, removed or moved in the list: add {fixes} to the spec"
+            )
 
     def _check_ports(self) -> None:
         ephemeral = ephemeral_ports()

@@ -142,3 +142,22 @@ def test_a_taken_port_is_one_line_and_starts_nothing(tmp_path):
         "holds it, or plan another block with --port-base\n"
     )
     assert java_processes_under(out) == []
+
+
+def test_a_renumbered_node_is_refused_with_the_id_lines_that_keep_it(tmp_path):
+    """kafka-2's data was formatted when it was the third Kafka node (a node before it was
+    removed since): the spec now numbers it 2. Refused before any JVM starts, data kept."""
+    out = tmp_path / "local"
+    data = out / "kafka-2" / "data"
+    data.mkdir(parents=True)
+    meta = "version=1\ncluster.id=AAAAAAAAAAAAAAAAAAAAAA\nnode.id=3\n"
+    (data / "meta.properties").write_text(meta)
+    done = up_local(out, free_port_block(4))
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == (
+        "up --local: the spec renumbers nodes whose data keeps its node.id: kafka-2 holds 3 "
+        "(planned 2); a node was inserted, removed or moved in the list: add kafka-2: id: 3 "
+        "to the spec\n"
+    )
+    assert (data / "meta.properties").read_text() == meta
+    assert java_processes_under(out) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+import yaml
 
 from consumers.properties import parse
 from infra.build import build
@@ -292,3 +293,23 @@ def test_a_huge_partition_count_is_refused_before_anything_is_planned_per_partit
         "test.yaml: topics: the cluster's partitions: 1,000,000,000,000,004 is more than "
         "2,000,000: about 2 million is the most any published KRaft test reached"
     ]
+
+
+def test_explicit_ids_survive_a_node_inserted_before_them(tmp_path):
+    """Without id:, inserting a node renumbers those after it; with id:, each keeps its own."""
+
+    def ids(nodes) -> dict[str, int]:
+        spec = {"cluster": {"name": "logs"}, "nodes": nodes}
+        path = tmp_path / "spec.yaml"
+        path.write_text(yaml.safe_dump(spec))
+        plan = build(str(path), TEST_LOCAL_CORES).plan
+        return {n.name: n.node_id for n in plan.nodes}
+
+    def node(name: str, **extra) -> dict:
+        return {"name": name, "cores": 4, "roles": ["broker", "controller"], **extra}
+
+    before = ids([node("kafka-1"), node("kafka-2")])
+    assert before == {"kafka-1": 1, "kafka-2": 2}
+    assert ids([node("kafka-0"), node("kafka-1"), node("kafka-2")])["kafka-2"] == 3  # renumbered
+    kept = ids([node("kafka-0", id=3), node("kafka-1", id=1), node("kafka-2", id=2)])
+    assert kept == {"kafka-0": 3, "kafka-1": 1, "kafka-2": 2}
