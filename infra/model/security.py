@@ -69,7 +69,8 @@ def secret_files(topology: Topology, node: Node, services: dict[str, str]) -> li
             kinds = [KEYSTORE, *kinds] if security.tls else kinds
         if service == "zookeeper":
             continue  # ZooKeeper's own ports stay plaintext (see spec_rules)
-        kinds.append(PASSWORDS)
+        if security.mechanism:  # the admin's or the group's password
+            kinds.append(PASSWORDS)
         files += [
             SecretFile(kind=k, service=service, path=secret_path(topology, node, service, k))
             for k in kinds

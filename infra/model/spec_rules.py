@@ -163,6 +163,14 @@ def _security_rules(spec: Spec) -> list[Problem]:
                 "ACLs need users to grant to: set sasl to scram-sha-512, or acls: false",
             )
         )
+    if security.acls and not security.tls and spec.cluster.mode == "kraft":
+        problems.append(
+            Problem(
+                "security.acls",
+                "the KRaft quorum knows brokers by their certificates; without TLS they reach "
+                "it anonymous and the ACLs would shut them out: keep tls: true, or acls: false",
+            )
+        )
     topics = {t.name for t in spec.topics}
     taken = {"admin", "ingest"} | {c.group for c in spec.consumers}
     for i, user in enumerate(security.users):
