@@ -161,7 +161,6 @@ def produce(argv: list[str]) -> int:
     except SettingsError as err:
         print(f"consumers: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    client.pop("bootstrap.servers", None)  # --bootstrap-servers says where
     producer = {**prefixed(file, "producer"), **client}
     if args.demo is not None:
         lines, total = demo_lines(args.demo, args.demo_start), args.demo

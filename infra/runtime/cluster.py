@@ -25,6 +25,7 @@ from confluent_kafka.admin import AdminClient
 
 from consumers.lifetime import die_with_parent
 from consumers.properties import parse
+from consumers.settings import client_file
 from infra.kafka.releases import RELEASES, Release
 from infra.model.plan import NodePlan, Plan
 from infra.model.security import ADMIN
@@ -138,6 +139,8 @@ class LocalCluster:
         self.out = Path(plan.nodes[0].config_dir).parent
         # A secured plan's CA, keys and passwords, kept across runs under <out>/secrets/.
         self.keyring = Keyring(self.out / "secrets", plan.cluster.name) if plan.security else None
+        # User -> its client file under <out>/clients/ (mode 0600), written once started.
+        self.clients: dict[str, Path] = {}
 
     # -- what runs
 
@@ -152,11 +155,9 @@ class LocalCluster:
         """librdkafka's settings to reach the cluster as its admin (plaintext: just where)."""
         return admin_settings(self.plan, self.keyring)
 
-    def client_files(self) -> dict[str, Path]:
-        """User -> its client file under <out>/clients/ (mode 0600); none when plaintext."""
-        if self.keyring is None:
-            return {}
-        return write_client_files(self.plan, self.keyring, self.out / "clients")
+    def logins(self) -> dict[str, dict[str, str]]:
+        """User -> the settings of its client file, to connect as that user."""
+        return {user: client_file(str(path)) for user, path in self.clients.items()}
 
     def brokers(self) -> list[Service]:
         return [s for s in self.of("kafka") if "broker" in s.node.roles]
@@ -182,7 +183,7 @@ class LocalCluster:
             self._wait("every planned broker to register", self._brokers_ready, timeout_s)
             if self.keyring is not None:
                 grant(self.plan, self.keyring)
-                self.client_files()
+                self.clients = write_client_files(self.plan, self.keyring, self.out / "clients")
         except AccessError as err:
             self.stop()
             raise ClusterError(str(err)) from None

@@ -28,7 +28,7 @@ from rich.table import Table
 
 from consumers.produce import demo_lines, produce
 from consumers.properties import to_property
-from consumers.settings import client_file, prefixed, read_file
+from consumers.settings import prefixed, read_file
 from infra.build import Built
 from infra.model.security import INGEST
 from infra.render.files import install
@@ -155,9 +155,7 @@ class LocalRuntime:
 
     def feed(self, bootstrap: str) -> None:
         """Demo lines into each group's topic, as a log shipper would (the ingest user)."""
-        clients = self.cluster.client_files()
-        login = client_file(str(clients[INGEST])) if INGEST in clients else {}
-        login.pop("bootstrap.servers", None)
+        login = self.cluster.logins().get(INGEST, {})  # produce() says where to connect
         for group in self.built.plan.groups:
             config = next(m.config for m in self.members if m.group == group.group)
             producer = {**prefixed(read_file(str(config)), "producer"), **login}
@@ -172,7 +170,7 @@ class LocalRuntime:
             "out_dir": str(self.out),
             "bootstrap_servers": self.cluster.bootstrap,
             # Paths only: each file (mode 0600) holds its user's password.
-            "clients": {user: str(path) for user, path in self.cluster.client_files().items()},
+            "clients": {user: str(path) for user, path in self.cluster.clients.items()},
             "kafka": self.cluster.inventory(),
             "consumers": [
                 {
@@ -206,8 +204,8 @@ class LocalRuntime:
                 self.start_member(member)
             inventory = self.write_inventory()
             self.console.print(f"inventory: {inventory}; logs: {self.out}/<node>/*.log")
-            if clients := self.cluster.client_files():
-                users = ", ".join(clients)
+            if self.cluster.clients:
+                users = ", ".join(self.cluster.clients)
                 self.console.print(
                     f"clients: {self.out}/clients/<user>.properties (mode 0600) for {users}"
                 )

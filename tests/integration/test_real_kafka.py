@@ -21,7 +21,6 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from consumers.produce import demo_lines
-from consumers.settings import client_file
 from infra.build import build
 from infra.provision.components import kafka as kafka_component
 from infra.runtime.local import create_topics
@@ -82,7 +81,7 @@ def test_a_broker_killed_under_load_loses_no_acknowledged_record(spec, tmp_path)
     """Plaintext, and over SASL_SSL with each client its own user (the workers as their
     group's, the producer as ingest, the reader as admin)."""
     with local_cluster(REPO / f"specs/{spec}.yaml", tmp_path / "local") as (cluster, built):
-        logins = {u: client_file(str(p)) for u, p in cluster.client_files().items()}
+        logins = cluster.logins()
         admin_login, ingest_login = logins.get("admin", {}), logins.get("ingest", {})
         partitions = next(
             int(t.partitions.value) for t in built.plan.topics if t.name == "logs.raw"

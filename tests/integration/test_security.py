@@ -18,7 +18,6 @@ from confluent_kafka import KafkaError
 from confluent_kafka.admin import AdminClient
 
 from consumers.produce import demo_lines, produce
-from consumers.settings import client_file
 from infra.runtime.local import create_topics
 from infra.secrets import Keyring
 from tests.conftest import REPO
@@ -33,7 +32,7 @@ def secured(tmp_path_factory):
     out = tmp_path_factory.mktemp("secured")
     with local_cluster(SECURE, out / "local") as (cluster, built):
         create_topics(cluster.admin_config(), built)
-        yield cluster, built, {u: client_file(str(p)) for u, p in cluster.client_files().items()}
+        yield cluster, built, cluster.logins()
 
 
 def test_every_client_port_refuses_plaintext_and_a_wrong_password(secured):
@@ -63,8 +62,9 @@ def test_workers_parse_over_sasl_ssl_as_their_own_user(secured, tmp_path):
     cluster, built, clients = secured
     node = next(n for n in built.plan.nodes if n.consumers)
     config = f"{node.config_dir}/consumer-siem-parsers.properties"
-    login = {k: v for k, v in clients["ingest"].items() if k != "bootstrap.servers"}
-    sent, refused = produce(cluster.bootstrap, "logs.raw", demo_lines(2000), 2000, login)
+    sent, refused = produce(
+        cluster.bootstrap, "logs.raw", demo_lines(2000), 2000, clients["ingest"]
+    )
     assert (sent, refused) == (2000, [])
     deployment = Deployment(tmp_path, "--config", config, "--processes", "2")
     try:
@@ -122,7 +122,7 @@ def test_no_secret_is_in_a_rendered_file_and_every_secret_is_private(secured):
         assert not any(p in text for p in passwords)
     private = [Path(f.path) for n in built.plan.nodes for f in n.secret_files]
     private += [p for p in (cluster.out / "secrets").iterdir()]
-    private += list(cluster.client_files().values())
+    private += list(cluster.clients.values())
     for path in private:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
@@ -134,7 +134,7 @@ def test_zookeeper_mode_brokers_log_in_to_each_other_with_scram(tmp_path):
     spec["security"] = {"users": [{"name": "auditor", "read": ["app.logs"]}]}
     with local_cluster(spec, tmp_path / "local") as (cluster, built):
         create_topics(cluster.admin_config(), built)
-        clients = {u: client_file(str(p)) for u, p in cluster.client_files().items()}
+        clients = cluster.logins()
         assert write_error(clients["ingest"], "app.logs") is None
         assert read_error(clients["auditor"], "app.logs") is None
         assert write_error(clients["auditor"], "app.logs") == KafkaError.TOPIC_AUTHORIZATION_FAILED
@@ -150,12 +150,12 @@ def test_a_password_deleted_from_the_keyring_is_rotated_on_the_next_start(tmp_pa
     the old one is refused."""
     out = tmp_path / "local"
     with local_cluster(SECURE, out) as (cluster, _built):
-        old = client_file(str(cluster.client_files()["siem-reader"]))
+        old = cluster.logins()["siem-reader"]
     keyring = out / "secrets" / "passwords.properties"
     lines = keyring.read_text().splitlines(keepends=True)
     keyring.write_text("".join(line for line in lines if not line.startswith("siem-reader=")))
     with local_cluster(SECURE, out) as (cluster, _built):
-        new = client_file(str(cluster.client_files()["siem-reader"]))
+        new = cluster.logins()["siem-reader"]
         assert new["sasl.password"] != old["sasl.password"]
         assert refusal(new) is None
         stale = {**new, "sasl.password": old["sasl.password"]}
