@@ -64,13 +64,11 @@ def secret_files(topology: Topology, node: Node, services: dict[str, str]) -> li
         return []
     files = []
     for service in services:
-        kinds = [TRUSTSTORE] if security.tls else []
-        if service == "kafka":
-            kinds = [KEYSTORE, *kinds] if security.tls else kinds
         if service == "zookeeper":
             continue  # ZooKeeper's own ports stay plaintext (see spec_rules)
-        if security.mechanism:  # the admin's or the group's password
-            kinds.append(PASSWORDS)
+        kinds = [KEYSTORE] if security.tls and service == "kafka" else []
+        kinds += [TRUSTSTORE] if security.tls else []
+        kinds += [PASSWORDS] if security.mechanism else []  # the admin's or the group's
         files += [
             SecretFile(kind=k, service=service, path=secret_path(topology, node, service, k))
             for k in kinds

@@ -11,6 +11,7 @@ from consumers import client_config
 from consumers.properties import to_property
 from infra.kafka import catalog
 from infra.model.groups import CLIENT_DEFAULTS
+from infra.model.security import ADMIN, INGEST
 from infra.model.spec import Role, Spec
 from infra.model.topology import assigned_ids, kafka_ids
 from infra.problems import Problem
@@ -172,7 +173,7 @@ def _security_rules(spec: Spec) -> list[Problem]:
             )
         )
     topics = {t.name for t in spec.topics}
-    taken = {"admin", "ingest"} | {c.group for c in spec.consumers}
+    taken = {ADMIN, INGEST} | {c.group for c in spec.consumers}
     for i, user in enumerate(security.users):
         where = f"security.users[{i}]"
         if not security.mechanism:
