@@ -8,6 +8,7 @@ partition, an unreachable cluster, and an inventory that cannot be read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -35,8 +36,9 @@ from tests.infra.test_security import PLAINTEXT_PLAN
 from tests.integration.kafka_helpers import free_port_block, wait_for
 
 
-def _up(out, spec: str, partitions: int):
-    """`up --local SPEC` until its group owns every partition: (process, what tests use)."""
+@contextlib.contextmanager
+def _running(out, spec: str, partitions: int):
+    """`up --local SPEC` until its group owns every partition; stopped after, whatever."""
     process = subprocess.Popen(
         [sys.executable, "-m", "infra", "up", "--local", spec,
          "--out", str(out), "--demo", "2000", "--port-base", str(free_port_block(4))],
@@ -55,27 +57,22 @@ def _up(out, spec: str, partitions: int):
             90,
             f"the group owning all {partitions} partitions",
         )
-    except BaseException:
+        yield {"out": out, "inventory": inventory, "supervisor": member["pid"]}
+    finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=90)
-        raise
-    return process, {"out": out, "inventory": inventory, "supervisor": member["pid"]}
 
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory):
-    process, running = _up(tmp_path_factory.mktemp("local"), "specs/three-node-kraft.yaml", 24)
-    yield running
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=90)
+    with _running(tmp_path_factory.mktemp("local"), "specs/three-node-kraft.yaml", 24) as up:
+        yield up
 
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory):
-    process, running = _up(tmp_path_factory.mktemp("secured"), "specs/secure-kraft.yaml", 12)
-    yield running
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=90)
+    with _running(tmp_path_factory.mktemp("secured"), "specs/secure-kraft.yaml", 12) as up:
+        yield up
 
 
 def verify(tmp_path, inventory: dict) -> tuple[int, list[dict]]:
