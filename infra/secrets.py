@@ -1,19 +1,24 @@
 """The secrets a secured plan names: a cluster CA, one key and certificate per Kafka
-node, one password per user. Generated once with `cryptography` and kept in a keyring
-directory (mode 0700, every file 0600), so a re-run finds the same ones; a node's
-certificate is issued again only when the names it must carry change.
+node, one password per user. Generated once with `cryptography` and kept in a keyring,
+so a re-run finds the same ones; a node's certificate is issued again only when the
+names it must carry change. A keyring lives in a directory (mode 0700, every file 0600:
+the local runtime) or in a Pulumi stack's config as one secret value (`dumps`/`loads`),
+which the program reads sealed: it never generates, so `pulumi up` is repeatable.
 
 `secret_contents` gives the content of every file the plan's services read besides the
-rendered ones (keystores, the CA, password files); `client_files` gives a librdkafka
-client file per user. Nothing here is written to a rendered file or an inventory.
+rendered ones (keystores, the CA, password files); `write_client_files` writes a
+librdkafka client file per user. Nothing here is written to a rendered file or an inventory.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime
 import ipaddress
+import json
 import os
 import secrets
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 
 from cryptography import x509
@@ -50,38 +55,104 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
-class Keyring:
-    """The cluster's secrets in `directory`: ca.key, ca.pem, passwords.properties and
-    one <node>.p12 per Kafka node."""
+class MissingSecret(LookupError):
+    """A sealed keyring lacks a secret the plan needs (a new user, node or name)."""
 
-    def __init__(self, directory: Path, cluster: str):
-        self.directory, self.cluster = directory, cluster
+
+class Directory(MutableMapping[str, bytes]):
+    """Keyring items as files of `path`, each written whole with mode 0600."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __getitem__(self, name: str) -> bytes:
+        try:
+            return (self.path / name).read_bytes()
+        except FileNotFoundError:
+            raise KeyError(name) from None
+
+    def __setitem__(self, name: str, data: bytes) -> None:
+        _write_private(self.path / name, data)
+
+    def __delitem__(self, name: str) -> None:
+        (self.path / name).unlink()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(p.name for p in self.path.iterdir()) if self.path.is_dir() else [])
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+
+class Sealed(dict[str, bytes]):
+    """Keyring items that may be read but never added: the Pulumi program's."""
+
+    def __setitem__(self, name: str, data: bytes) -> None:
+        raise MissingSecret(name)
+
+
+class Keyring:
+    """The cluster's secrets: items ca.key, ca.pem, passwords.properties and one
+    <node>.p12 per Kafka node, in `store`. `ca_file` is where the CA is on disk for
+    clients, when the store is a directory."""
+
+    def __init__(self, store: MutableMapping[str, bytes], cluster: str):
+        self.store, self.cluster = store, cluster
+        self.ca_file = store.path / "ca.pem" if isinstance(store, Directory) else None
         self._passwords: dict[str, str] | None = None
 
-    # -- passwords
+    @classmethod
+    def at(cls, directory: Path, cluster: str) -> Keyring:
+        return cls(Directory(directory), cluster)
 
-    def _password_file(self) -> Path:
-        return self.directory / "passwords.properties"
+    def dumps(self) -> str:
+        """Every item as one JSON line, the value of a stack's secret config `keyring`."""
+        items = {name: base64.b64encode(self.store[name]).decode() for name in self.store}
+        return json.dumps(items, sort_keys=True)
+
+    @classmethod
+    def loads(cls, text: str, cluster: str, *, sealed: bool = False) -> Keyring:
+        """Raises ValueError when `text` is not what `dumps` writes."""
+        found = json.loads(text or "{}")
+        if not isinstance(found, dict):
+            raise ValueError("a keyring is a JSON object")
+        items = {str(k): base64.b64decode(v, validate=True) for k, v in found.items()}
+        return cls(Sealed(items) if sealed else items, cluster)
+
+    def _put(self, item: str, data: bytes, what: str) -> None:
+        try:
+            self.store[item] = data
+        except MissingSecret:
+            raise MissingSecret(what) from None
+
+    # -- passwords
 
     def password(self, name: str) -> str:
         """A user's (or a keystore's) password: generated on first use, then kept."""
         if self._passwords is None:
-            path = self._password_file()
-            text = path.read_text() if path.exists() else ""
+            text = self.store.get("passwords.properties", b"").decode()
             self._passwords = {e.key: e.value for e in parse(text)}
         if name not in self._passwords:
-            self._passwords[name] = secrets.token_urlsafe(PASSWORD_BYTES)
-            _write_private(self._password_file(), _properties(self._passwords))
+            generated = {**self._passwords, name: secrets.token_urlsafe(PASSWORD_BYTES)}
+            self._put("passwords.properties", _properties(generated), f"a password for {name}")
+            self._passwords = generated
         return self._passwords[name]
+
+    def forget_password(self, name: str) -> None:
+        """`name` gets a new password on its next use: a rotation."""
+        self.password(name)  # loads them
+        assert self._passwords is not None
+        kept = {k: v for k, v in self._passwords.items() if k != name}
+        self._put("passwords.properties", _properties(kept), f"the passwords without {name}")
+        self._passwords = kept
 
     # -- the CA
 
     def ca(self) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-        key_path, cert_path = self.directory / "ca.key", self.directory / "ca.pem"
-        if key_path.exists() and cert_path.exists():
-            key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+        if "ca.key" in self.store and "ca.pem" in self.store:
+            key = serialization.load_pem_private_key(self.store["ca.key"], None)
             assert isinstance(key, ec.EllipticCurvePrivateKey)
-            return key, x509.load_pem_x509_certificate(cert_path.read_bytes())
+            return key, x509.load_pem_x509_certificate(self.store["ca.pem"])
         key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{self.cluster} cluster CA")])
         cert = (
@@ -114,8 +185,8 @@ class Keyring:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        _write_private(key_path, pem)
-        _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+        self._put("ca.key", pem, "the cluster CA")
+        self.store["ca.pem"] = cert.public_bytes(serialization.Encoding.PEM)
         return key, cert
 
     def ca_pem(self) -> bytes:
@@ -125,15 +196,15 @@ class Keyring:
 
     def keystore(self, node: NodePlan) -> bytes:
         """The node's key, certificate and the CA as PKCS12, sealed with AES-256."""
-        path = self.directory / f"{node.name}.p12"
+        item = f"{node.name}.p12"
         password = self.password(f"keystore/{node.name}").encode()
         wanted = node_names(node)
-        if path.exists():
-            _key, cert, _chain = pkcs12.load_key_and_certificates(path.read_bytes(), password)
+        if item in self.store:
+            _key, cert, _chain = pkcs12.load_key_and_certificates(self.store[item], password)
             if cert is not None and certificate_names(cert) == wanted:
-                return path.read_bytes()
+                return self.store[item]
         data = self._issue(node, wanted, password)
-        _write_private(path, data)
+        self._put(item, data, f"a certificate of {node.name} for {', '.join(sorted(wanted))}")
         return data
 
     def _issue(self, node: NodePlan, names: set[str], password: bytes) -> bytes:
@@ -221,7 +292,9 @@ def install_secrets(plan: Plan, keyring: Keyring) -> list[Path]:
 
 
 def client_settings(plan: Plan, keyring: Keyring, user: str) -> dict[str, str]:
-    """librdkafka's settings for `user` on the cluster's client listeners."""
+    """librdkafka's settings for `user` on the cluster's client listeners, but where to
+    find the CA: a client file names a path (`write_client_files`), a stack output the
+    PEM beside them."""
     security = plan.security
     settings = {"bootstrap.servers": plan.cluster.bootstrap_servers}
     if security is None:
@@ -233,25 +306,40 @@ def client_settings(plan: Plan, keyring: Keyring, user: str) -> dict[str, str]:
             "sasl.username": user,
             "sasl.password": keyring.password(user),
         }
-    if security.tls:
-        keyring.ca()
-        settings["ssl.ca.location"] = str(keyring.directory / "ca.pem")
     return settings
 
 
-def client_files(plan: Plan, keyring: Keyring) -> dict[str, bytes]:
-    """User -> its client file (`clients/<user>.properties`): a secret, mode 0600."""
-    if plan.security is None:
+def client_logins(plan: Plan, keyring: Keyring) -> dict[str, dict[str, str]]:
+    """User -> its client settings, for every planned user (none without security)."""
+    users = plan.security.users if plan.security else []
+    return {u.name: client_settings(plan, keyring, u.name) for u in users}
+
+
+def trusting(settings: dict[str, str], ca_file: Path) -> dict[str, str]:
+    """`settings`, trusting the CA in `ca_file` when they speak TLS."""
+    if not settings.get("security.protocol", "").endswith("SSL"):
+        return settings
+    return {**settings, "ssl.ca.location": str(ca_file)}
+
+
+def write_client_files(
+    logins: dict[str, dict[str, str]], ca_pem: bytes, directory: Path
+) -> dict[str, Path]:
+    """A client file per user, `<directory>/<user>.properties` (mode 0600), trusting
+    the CA written beside them: user -> its file."""
+    if not logins:
         return {}
-    return {
-        u.name: _properties(client_settings(plan, keyring, u.name)) for u in plan.security.users
-    }
-
-
-def write_client_files(plan: Plan, keyring: Keyring, directory: Path) -> dict[str, Path]:
+    ca_file = directory / "ca.pem"
+    _write_private(ca_file, ca_pem)
     found = {}
-    for user, content in client_files(plan, keyring).items():
-        path = directory / f"{user}.properties"
-        _write_private(path, content)
-        found[user] = path
+    for user, settings in logins.items():
+        found[user] = directory / f"{user}.properties"
+        _write_private(found[user], _properties(trusting(settings, ca_file)))
     return found
+
+
+def fill(plan: Plan, keyring: Keyring) -> Keyring:
+    """Every secret the plan needs generated into `keyring` (those there are kept)."""
+    secret_contents(plan, keyring)
+    client_logins(plan, keyring)
+    return keyring

@@ -39,6 +39,13 @@ def listener_protocol(security: Security | None, listener: str) -> str:
     return client_protocol(security)
 
 
+def scram_credential(security: SecurityPlan, password: str, user: str | None = None) -> str:
+    """A SCRAM credential as Kafka's tools spell it: StorageTool's --add-scram names its
+    user inside, ConfigCommand's --add-config does not."""
+    name = f"name={user}," if user else ""
+    return f"{security.sasl}=[{name}iterations={SCRAM_ITERATIONS},password={password}]"
+
+
 def reference(path: str, key: str) -> str:
     """A secret as a config value: Kafka's FileConfigProvider reads it at start."""
     return "${file:" + path + ":" + key + "}"

@@ -23,7 +23,7 @@ from confluent_kafka.admin import (
 
 from infra.model.plan import Acl, Plan
 from infra.model.security import ADMIN, SCRAM_ITERATIONS
-from infra.secrets import Keyring, client_settings
+from infra.secrets import Keyring, client_settings, trusting
 
 TIMEOUT_S = 30
 
@@ -36,15 +36,9 @@ def admin_settings(plan: Plan, keyring: Keyring | None) -> dict[str, str]:
     """How the runtime, verify and the tests connect: as the admin user."""
     if keyring is None:
         return {"bootstrap.servers": plan.cluster.bootstrap_servers}
-    return client_settings(plan, keyring, ADMIN)
-
-
-def admin_scram(plan: Plan, keyring: Keyring) -> str | None:
-    """The admin's credential as StorageTool and ConfigCommand spell it, None without SASL."""
-    security = plan.security
-    if security is None or security.sasl is None:
-        return None
-    return f"{security.sasl}=[iterations={SCRAM_ITERATIONS},password={keyring.password(ADMIN)}]"
+    keyring.ca()  # on disk before a client reads it
+    assert keyring.ca_file is not None, "a running cluster's keyring is a directory"
+    return trusting(client_settings(plan, keyring, ADMIN), keyring.ca_file)
 
 
 def binding(principal: str, acl: Acl) -> AclBinding:

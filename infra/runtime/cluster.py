@@ -28,11 +28,11 @@ from consumers.properties import parse
 from consumers.settings import client_file
 from infra.kafka.releases import RELEASES, Release
 from infra.model.plan import NodePlan, Plan
-from infra.model.security import ADMIN
+from infra.model.security import ADMIN, scram_credential
 from infra.runtime import jvm
-from infra.runtime.access import AccessError, admin_scram, admin_settings, grant
+from infra.runtime.access import AccessError, admin_settings, grant
 from infra.runtime.maven import kafka_libs
-from infra.secrets import Keyring, install_secrets, write_client_files
+from infra.secrets import Keyring, client_logins, install_secrets, write_client_files
 
 START_TIMEOUT_S = 120.0
 STOP_GRACE_S = 30.0
@@ -138,7 +138,8 @@ class LocalCluster:
         self.libs: Path | None = None
         self.out = Path(plan.nodes[0].config_dir).parent
         # A secured plan's CA, keys and passwords, kept across runs under <out>/secrets/.
-        self.keyring = Keyring(self.out / "secrets", plan.cluster.name) if plan.security else None
+        secured = plan.security is not None
+        self.keyring = Keyring.at(self.out / "secrets", plan.cluster.name) if secured else None
         # User -> its client file under <out>/clients/ (mode 0600), written once started.
         self.clients: dict[str, Path] = {}
 
@@ -183,7 +184,9 @@ class LocalCluster:
             self._wait("every planned broker to register", self._brokers_ready, timeout_s)
             if self.keyring is not None:
                 grant(self.plan, self.keyring)
-                self.clients = write_client_files(self.plan, self.keyring, self.out / "clients")
+                logins = client_logins(self.plan, self.keyring)
+                clients = self.out / "clients"
+                self.clients = write_client_files(logins, self.keyring.ca_pem(), clients)
         except AccessError as err:
             self.stop()
             raise ClusterError(str(err)) from None
@@ -252,9 +255,9 @@ class LocalCluster:
                 service.config,
                 "--ignore-formatted",
             ]
-            if self.keyring is not None and (scram := admin_scram(self.plan, self.keyring)):
+            if (scram := self._admin_scram(ADMIN)) is not None:
                 # The brokers' own login, there before any of them starts (KIP-900).
-                args += ["--add-scram", scram.replace("[", f"[name={ADMIN},", 1)]
+                args += ["--add-scram", scram]
             command = jvm.java(self.release, self.libs, jvm.STORAGE_TOOL, args, ["-Xmx256m"])
             with service.log.open("a") as log:
                 running.append(
@@ -264,10 +267,16 @@ class LocalCluster:
             if process.wait() != 0:
                 raise service.failed("could not format its storage")
 
+    def _admin_scram(self, user: str | None = None) -> str | None:
+        security, keyring = self.plan.security, self.keyring
+        if security is None or security.sasl is None or keyring is None:
+            return None
+        return scram_credential(security, keyring.password(ADMIN), user)
+
     def _zookeeper_admin(self) -> None:
         """ZooKeeper mode: the admin's SCRAM credential, written to ZooKeeper before any
         broker needs it to log in to another."""
-        if self.keyring is None or not (scram := admin_scram(self.plan, self.keyring)):
+        if (scram := self._admin_scram()) is None:
             return
         assert self.libs is not None
         connect = ",".join(f"127.0.0.1:{s.port('zookeeper-client')}" for s in self.of("zookeeper"))

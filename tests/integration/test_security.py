@@ -104,7 +104,7 @@ def test_the_served_certificate_chains_to_the_cluster_ca_and_names_the_host(secu
     for broker in cluster.brokers():
         address = f"127.0.0.1:{broker.port('EXTERNAL')}"
         assert served_subject(address, ca) == f"CN={broker.node.containers['kafka']}"
-    other_ca = Keyring(cluster.out / "another-ca", "another").ca_pem()
+    other_ca = Keyring.at(cluster.out / "another-ca", "another").ca_pem()
     (cluster.out / "another-ca.pem").write_bytes(other_ca)
     with pytest.raises(ssl.SSLCertVerificationError):
         served_subject(

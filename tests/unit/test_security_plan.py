@@ -57,7 +57,7 @@ def test_each_group_user_gets_exactly_its_job():
 
 def test_rendered_files_name_secrets_and_hold_none(tmp_path):
     built = build(SECURE, TEST_LOCAL_CORES, Placement.local(str(tmp_path)))
-    keyring = Keyring(tmp_path / "secrets", "vault")
+    keyring = Keyring.at(tmp_path / "secrets", "vault")
     contents = secret_contents(built.plan, keyring)
     passwords = [keyring.password(u.name) for u in built.plan.security.users]
     consumer = next(f for f in built.rendered["parsers-1"] if f.name.startswith("consumer-"))
@@ -90,9 +90,9 @@ def test_plaintext_across_hosts_is_refused_unless_allowed(tmp_path):
 def test_the_keyring_keeps_its_secrets_and_reissues_only_a_changed_certificate(tmp_path):
     built = build(SECURE, TEST_LOCAL_CORES, Placement.local(str(tmp_path)))
     node = built.plan.node("kafka-1")
-    first = Keyring(tmp_path / "secrets", "vault")
+    first = Keyring.at(tmp_path / "secrets", "vault")
     keystore, ca, password = first.keystore(node), first.ca_pem(), first.password("ingest")
-    again = Keyring(tmp_path / "secrets", "vault")  # a later run reads what the first wrote
+    again = Keyring.at(tmp_path / "secrets", "vault")  # a later run reads what the first wrote
     assert (again.keystore(node), again.ca_pem(), again.password("ingest")) == (
         keystore,
         ca,
