@@ -69,6 +69,35 @@ def up(args: argparse.Namespace, console: Console) -> int:
     return LocalRuntime(_built(args.spec, placement), args.demo, console).run()
 
 
+def keyring(args: argparse.Namespace, console: Console) -> int:
+    from infra.secrets import Keyring, fill
+
+    built = _built(args.spec)
+    text = "" if sys.stdin.isatty() else sys.stdin.read()
+    try:
+        ring = Keyring.loads(text, built.plan.cluster.name)
+    except ValueError:  # not JSON, or an item not base64
+        print(
+            "keyring: stdin is not a keyring (the JSON `python -m infra keyring` prints); "
+            "pipe the stack's: pulumi config get keyring | python -m infra keyring SPEC",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    users = {u.name for u in built.plan.security.users} if built.plan.security else set()
+    unknown = sorted(set(args.rotate) - users)
+    if unknown:
+        print(
+            f"keyring: --rotate {', '.join(unknown)}: not a user of {args.spec} "
+            f"(its users: {', '.join(sorted(users)) or 'none, it has no security:'})",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    for user in args.rotate:
+        ring.forget_password(user)
+    sys.stdout.write(fill(built.plan, ring).dumps())
+    return 0
+
+
 def jars(args: argparse.Namespace, console: Console) -> int:
     from infra.runtime.maven import MavenError, kafka_libs
 
@@ -165,6 +194,19 @@ def _parser() -> argparse.ArgumentParser:
         default=LOCAL_PORT_BLOCK,
         help=f"node k listens on PORT_BASE+10k+1..9 (default {LOCAL_PORT_BLOCK})",
     )
+    keyring_verb = verbs.add_parser(
+        "keyring",
+        help="the stack's secret config keyring, filled for SPEC",
+        description="Read a keyring (JSON) on stdin, or none, and print it with every "
+        "secret SPEC's plan needs (CA, node keystores, passwords) generated, keeping those "
+        "there. `make up` runs: pulumi config get keyring | python -m infra keyring SPEC | "
+        "pulumi config set --secret keyring. --rotate USER gives USER a new password; the "
+        "next `pulumi up` changes its SCRAM credential and restarts only its containers.",
+    )
+    keyring_verb.add_argument("spec", help="path of the node spec (YAML)")
+    keyring_verb.add_argument(
+        "--rotate", action="append", default=[], metavar="USER", help="a new password (repeat)"
+    )
     jars_verb = verbs.add_parser(
         "jars",
         help="resolve each Kafka release's jars from Maven Central, once",
@@ -244,7 +286,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     for verb, run in (
         (plan_verb, plan), (render_verb, render), (check_verb, check), (up_verb, up),
-        (jars_verb, jars), (diff_verb, release_diff), (catalogs_verb, catalogs),
+        (keyring_verb, keyring), (jars_verb, jars), (diff_verb, release_diff),
+        (catalogs_verb, catalogs),
         (verify_verb, verify), (ci_verb, ci), (teardown_verb, teardown),
     ):  # fmt: skip
         verb.set_defaults(run=run)

@@ -17,18 +17,22 @@ program. Only the images are built here, as stack config the program already rea
   zookeeper-image      ZooKeeper 3.8.4 from Kafka 3.9's jars, entered like zookeeper:3.8.4
   consumer-base-image  a debootstrap Debian base, wheels fetched on the host
 
-Root filesystems are made once with debootstrap and cached in ~/.cache/kafka-log-cluster.
-The engine is DOCKER_HOST's, else a private dockerd started and stopped here. The
-environment is removed by the teardown sweeper, by its stack label.
+A secured spec gets a new keyring as its secret config (as `infra ci` gives an
+ephemeral stack), and its users and ACLs are created through the admin API as the
+Kafka provider logs in. Root filesystems are made once with debootstrap and cached in
+~/.cache/kafka-log-cluster. The engine is DOCKER_HOST's, else a private dockerd started
+and stopped here. The environment is removed by the teardown sweeper, by its stack label.
 
-It is one script of about 540 lines because it is one translation, resource type by
-resource type, of what the mocks recorded into Docker SDK calls, plus the image builds
-that translation needs; it leaves the project the day `pulumi up` runs here (issue 14).
+It is one script of about 600 lines because it is one translation, resource type by
+resource type, of what the mocks recorded into Docker SDK calls (Docker's and the Kafka
+provider's), plus the image builds that translation needs; it leaves the project the day
+`pulumi up` runs here (issue 14).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import hashlib
 import io
@@ -49,12 +53,24 @@ if str(REPO) not in sys.path:  # run as a script
     sys.path.insert(0, str(REPO))
 
 import docker  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from confluent_kafka import KafkaException  # noqa: E402
+from confluent_kafka.admin import (  # noqa: E402
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
 from rich.console import Console  # noqa: E402
 
 from infra.build import build  # noqa: E402
 from infra.kafka.releases import RELEASES, Release  # noqa: E402
-from infra.ops.stacks import backend_id  # noqa: E402
+from infra.ops.stacks import CONFIG, backend_id, inventory_of, new_secrets  # noqa: E402
 from infra.ops.sweeper import stacks_on, sweep  # noqa: E402
 from infra.problems import InputError  # noqa: E402
 from infra.provision.components.labels import PREFIX  # noqa: E402
@@ -82,6 +98,8 @@ REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 CONTAINER = "docker:index/container:Container"
 KAFKA_PROVIDER = "pulumi:providers:kafka"
 TOPIC = "kafka:index/topic:Topic"
+SCRAM_USER = "kafka:index/userScramCredential:UserScramCredential"
+ACL = "kafka:index/acl:Acl"
 # Registrations that create nothing on the engine.
 NOTHING_TO_CREATE = {
     "pulumi:providers:docker",
@@ -230,6 +248,8 @@ def _start_scripts(release: Release, home: str) -> dict[str, str]:
         + f'exec {java.format(heap=kafka_heap)} {jvm.KAFKA_MAIN} "$@"\n',
         "kafka-storage.sh": header
         + f'exec {java.format(heap="-Xmx256m")} {jvm.STORAGE_TOOL} "$@"\n',
+        "kafka-configs.sh": header
+        + f'exec {java.format(heap="-Xmx256m")} {jvm.CONFIG_COMMAND} "$@"\n',
         "zkServer.sh": header
         + f"""config=${{2:-/conf/zoo.cfg}}
 case ${{1:-}} in
@@ -251,7 +271,8 @@ def _jvm_image(client: docker.DockerClient, kind: str, release: Release, tag: st
     the tag says what is inside, so an image is built once per content."""
     home = "/opt/kafka" if kind == "kafka" else "/opt/zookeeper"
     scripts = _start_scripts(release, home)
-    wanted = ["kafka-server-start.sh", "kafka-storage.sh"] if kind == "kafka" else ["zkServer.sh"]
+    tools = ["kafka-server-start.sh", "kafka-storage.sh", "kafka-configs.sh"]
+    wanted = tools if kind == "kafka" else ["zkServer.sh"]
     libs = kafka_libs(release)
     digest = hashlib.sha256()
     for name in wanted:
@@ -295,8 +316,10 @@ def zookeeper_image(client: docker.DockerClient) -> str:
 
 
 def declare(spec: str, stack: str, client: docker.DockerClient) -> Run:
-    """The program's registrations for `spec`, with the images built here."""
+    """The program's registrations for `spec`, with the images built here and, for a
+    secured plan, a new keyring as the stack's secret config (as `make up` fills it)."""
     plan = build(spec).plan  # a bad spec stops here
+    secrets = {k.removeprefix(f"{CONFIG}:"): v for k, v in new_secrets(spec).items()}
     config = {
         "backend": BACKEND,
         "kafka-image": kafka_image(client, RELEASES[plan.cluster.kafka_version]),
@@ -305,7 +328,7 @@ def declare(spec: str, stack: str, client: docker.DockerClient) -> Run:
     }
     if plan.cluster.mode == "zookeeper":
         config["zookeeper-image"] = zookeeper_image(client)
-    return run_program(spec, stack=stack, **config)
+    return run_program(spec, stack=stack, secrets=secrets, **config)
 
 
 def _labels(inputs: dict) -> dict[str, str]:
@@ -322,12 +345,19 @@ def _seconds(duration: str) -> float:
 
 
 def _uploads_tar(uploads: list[dict]) -> bytes:
+    """The uploads as pulumi-docker writes them: content or contentBase64, with their
+    permissions (octal) and numeric owner and group."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for upload in uploads:
-            content = upload["content"].encode()
+            if "contentBase64" in upload:
+                content = base64.b64decode(upload["contentBase64"])
+            else:
+                content = upload["content"].encode()
             info = tarfile.TarInfo(upload["file"].lstrip("/"))
-            info.size, info.mode = len(content), 0o644
+            info.size, info.mode = len(content), int(upload.get("permissions", "0644"), 8)
+            info.uid = int(upload.get("owner", 0))
+            info.gid = int(upload.get("group", 0))
             tar.addfile(info, io.BytesIO(content))
     return buffer.getvalue()
 
@@ -408,10 +438,71 @@ def wait_healthy(client: docker.DockerClient, name: str, timeout_s: float) -> No
         time.sleep(0.5)
 
 
+def provider_settings(inputs: dict) -> dict[str, str]:
+    """librdkafka's settings for what the Kafka provider was given: where, and its login."""
+    settings = {"bootstrap.servers": ",".join(json.loads(inputs["bootstrapServers"]))}
+    tls = inputs.get("tlsEnabled") == "true"
+    if "saslUsername" in inputs:  # saslMechanism alone is the SDK's default, "plain"
+        mechanism = inputs["saslMechanism"].upper().replace("SHA", "SHA-")
+        settings |= {
+            "security.protocol": "SASL_SSL" if tls else "SASL_PLAINTEXT",
+            "sasl.mechanism": mechanism,
+            "sasl.username": inputs["saslUsername"],
+            "sasl.password": inputs["saslPassword"],
+        }
+    elif tls:
+        settings["security.protocol"] = "SSL"
+    if "caCert" in inputs:
+        settings["ssl.ca.pem"] = inputs["caCert"]
+    return settings
+
+
+def _wait(futures: dict, what: str, where: str) -> None:
+    for key, future in futures.items():
+        try:
+            future.result(timeout=TOPIC_TIMEOUT_S)
+        except KafkaException as err:
+            raise CannotBuild(f"{what} {key} at {where}: {err.args[0].str()}") from None
+
+
+def create_access(run: Run, admin: AdminClient, bootstrap: str) -> None:
+    """The provider's UserScramCredential and Acl resources, through the admin API."""
+    upserts = [
+        UserScramCredentialUpsertion(
+            u.inputs["username"],
+            ScramCredentialInfo(
+                ScramMechanism[u.inputs["scramMechanism"].replace("-", "_")],
+                int(u.inputs["scramIterations"]),
+            ),
+            u.inputs["password"].encode(),
+        )
+        for u in run.recorder.of(SCRAM_USER)
+    ]
+    if upserts:
+        _wait(admin.alter_user_scram_credentials(upserts), "user", bootstrap)
+    bindings = [
+        AclBinding(
+            ResourceType[a.inputs["aclResourceType"].upper()],
+            a.inputs["aclResourceName"],
+            ResourcePatternType[a.inputs["resourcePatternTypeFilter"].upper()],
+            a.inputs["aclPrincipal"],
+            a.inputs["aclHost"],
+            AclOperation[a.inputs["aclOperation"].upper()],
+            AclPermissionType[a.inputs["aclPermissionType"].upper()],
+        )
+        for a in run.recorder.of(ACL)
+    ]
+    if bindings:
+        _wait(admin.create_acls(bindings), "ACL", bootstrap)
+
+
 def create_topics(run: Run) -> None:
+    """The provider's topics, users and ACLs, as the provider logs in."""
     (provider,) = run.recorder.of(KAFKA_PROVIDER)
-    bootstrap = ",".join(json.loads(provider.inputs["bootstrapServers"]))
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    settings = provider_settings(provider.inputs)
+    bootstrap = settings["bootstrap.servers"]
+    admin = AdminClient({**settings, "log_level": 0})
+    create_access(run, admin, bootstrap)
     topics = [
         NewTopic(
             t.inputs["name"],
@@ -421,16 +512,13 @@ def create_topics(run: Run) -> None:
         )
         for t in run.recorder.of(TOPIC)
     ]
-    for name, future in admin.create_topics(topics, request_timeout=TOPIC_TIMEOUT_S).items():
-        try:
-            future.result(timeout=TOPIC_TIMEOUT_S)
-        except Exception as err:
-            raise CannotBuild(f"topic {name} at {bootstrap}: {err!r}") from None
+    _wait(admin.create_topics(topics, request_timeout=TOPIC_TIMEOUT_S), "topic", bootstrap)
 
 
 def create(client: docker.DockerClient, run: Run, console: Console) -> None:
     """Everything the program registered, in the order the engine would create it."""
     known = NOTHING_TO_CREATE | {NETWORK, VOLUME, IMAGE, REMOTE_IMAGE, CONTAINER, TOPIC}
+    known |= {SCRAM_USER, ACL}
     unknown = {r.typ for r in run.recorder.registered} - known
     if unknown:
         raise CannotBuild(
@@ -524,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
                     run = declare(spec, stack, client)
                     create(client, run, console)
                     inventory = out / "inventory.json"
-                    inventory.write_text(json.dumps(run.result["provisioned"].outputs["inventory"]))
+                    inventory.write_text(json.dumps(inventory_of(run.result["outputs"], out)))
                     failed += verify(inventory, out / "junit.xml", docker_host) != 0
                 finally:
                     if not args.keep:

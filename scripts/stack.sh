@@ -31,6 +31,12 @@ case $action in
         # Which backend's stack the resources belong to: the sweeper takes only its own.
         backend=$(.venv/bin/python -c 'from infra.ops.stacks import backend_id, backend_url; print(backend_id(backend_url()))')
         pulumi config set kafka-log-cluster:backend "$backend"
+        # A secured spec's CA, keys and passwords: the stack's one secret config value,
+        # filled for this spec (what is there is kept), never a file or an argument in the
+        # clear. Filled first, set after: a refused spec leaves the stack's keyring as it is.
+        keyring=$({ pulumi config get kafka-log-cluster:keyring 2>/dev/null || true; } \
+            | .venv/bin/python -m infra keyring "$spec")
+        printf '%s' "$keyring" | pulumi config set --secret kafka-log-cluster:keyring
         pulumi up --yes
         ;;
     down) pulumi destroy --yes ;;

@@ -12,10 +12,7 @@ from infra.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_SPECS = sorted((REPO / "specs").glob("*.yaml"))
-# The specs the Docker placement runs: it refuses `security:` until its containers get
-# the cluster's keys and passwords as Pulumi secrets (the refusal is tested itself).
 SECURED_SPECS = [p for p in EXAMPLE_SPECS if "security" in yaml.safe_load(p.read_text())]
-DOCKER_SPECS = [p for p in EXAMPLE_SPECS if p not in SECURED_SPECS]
 # `cores: auto` resolves to this in tests, so plans do not depend on the test machine.
 TEST_LOCAL_CORES = 4
 

@@ -12,6 +12,7 @@ import contextlib
 import json
 import signal
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ from typing import Any
 from rich.console import Console
 
 from infra.model.spec import duration_ms
-from infra.ops.stacks import CONFIG, Stacks, open_stacks
+from infra.ops.stacks import CONFIG, Stacks, inventory_of, new_secrets, open_stacks
 from infra.problems import EXIT_BAD_INPUT
 
 EXIT_INTERRUPTED = 130
@@ -49,7 +50,7 @@ def interruptible() -> Iterator[None]:
 def run_ci(
     spec: str,
     stacks: Stacks,
-    verify: Callable[[dict, Path], int],
+    verify: Callable[[dict, Path], int],  # the stack's outputs, the JUnit file
     *,
     prefix: str,
     ttl: str,
@@ -81,9 +82,10 @@ def run_ci(
     try:
         with interruptible():
             created = updating = True  # a partial `up` leaves resources: teardown from here
-            outputs = step(f"up {name} ({spec})", lambda: stacks.up(name, config))
+            secrets = new_secrets(spec)
+            outputs = step(f"up {name} ({spec})", lambda: stacks.up(name, config, secrets))
             updating = False
-            code = step("verify", lambda: verify(outputs["inventory"], junit))
+            code = step("verify", lambda: verify(outputs, junit))
     except (Interrupted, KeyboardInterrupt):
         code = EXIT_INTERRUPTED
         if updating:  # a destroy while the update still runs would find the stack locked
@@ -125,12 +127,14 @@ def ci(
     if stacks is None:
         return EXIT_BAD_INPUT
 
-    def verify(inventory: dict, junit_path: Path) -> int:
+    def verify(outputs: dict, junit_path: Path) -> int:
         from infra.verify.suite import inventory_file
         from infra.verify.suite import verify as run_suite
 
         junit_path.parent.mkdir(parents=True, exist_ok=True)
-        return run_suite(inventory_file(json.dumps(inventory)), None, junit_path, console)
+        with tempfile.TemporaryDirectory(prefix="klc-ci-") as clients:
+            inventory = inventory_of(outputs, Path(clients))
+            return run_suite(inventory_file(json.dumps(inventory)), None, junit_path, console)
 
     return run_ci(
         spec,

@@ -17,9 +17,38 @@ from typing import Any, Protocol
 
 from rich.console import Console
 
+from infra.build import build
+from infra.provision.components.secrets import KEYRING
+from infra.secrets import Keyring, fill, write_client_files
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = "kafka-log-cluster"  # the project's stack config namespace
 CANCEL_WAIT_S = 120.0
+
+
+def new_secrets(spec: str) -> dict[str, str]:
+    """A new stack's secret config for `spec`: a keyring with every secret its plan needs."""
+    plan = build(spec).plan
+    if plan.security is None:
+        return {}
+    return {f"{CONFIG}:{KEYRING}": fill(plan, Keyring({}, plan.cluster.name)).dumps()}
+
+
+def inventory_of(outputs: dict[str, Any], directory: Path) -> dict:
+    """A stack's inventory output, naming the client files (mode 0600) its secret
+    `clients` output is written to under `directory`, as verify reads them."""
+    inventory = dict(outputs["inventory"])
+    if "clients" in outputs:
+        logins = {
+            user: {k: v for k, v in settings.items() if k != "ssl.ca.pem"}
+            for user, settings in outputs["clients"].items()
+        }
+        files = write_client_files(logins, outputs["ca_pem"].encode(), directory / "clients")
+        inventory["runtime"] = {
+            "kind": "docker",
+            "clients": {user: str(path) for user, path in files.items()},
+        }
+    return inventory
 
 
 def backend_url(work_dir: Path = REPO) -> str:
@@ -67,7 +96,7 @@ class PulumiUnavailable(RuntimeError):
 
 
 class Stacks(Protocol):
-    def up(self, name: str, config: dict[str, str]) -> dict[str, Any]: ...
+    def up(self, name: str, config: dict[str, str], secrets: dict[str, str]) -> dict[str, Any]: ...
 
     def cancel(self, name: str) -> None: ...  # stop an `up` in progress, and wait for it
 
@@ -96,12 +125,15 @@ class AutomationStacks:
     def _stack(self, name: str):
         return self.auto.select_stack(stack_name=name, work_dir=self.work_dir)
 
-    def up(self, name: str, config: dict[str, str]) -> dict[str, Any]:
+    def up(self, name: str, config: dict[str, str], secrets: dict[str, str]) -> dict[str, Any]:
         """`pulumi up` in a thread, so that SIGTERM or Ctrl-C still reach this one: the
-        pipeline then cancels the update (cancel) before it destroys."""
+        pipeline then cancels the update (cancel) before it destroys. `secrets` are set
+        as secret config, encrypted by the stack's secrets provider."""
         stack = self.auto.create_or_select_stack(stack_name=name, work_dir=self.work_dir)
         config = {**config, f"{CONFIG}:backend": backend_id(backend_url(Path(self.work_dir)))}
-        stack.set_all_config({k: self.auto.ConfigValue(v) for k, v in config.items()})
+        values = {k: self.auto.ConfigValue(v) for k, v in config.items()}
+        values |= {k: self.auto.ConfigValue(v, secret=True) for k, v in secrets.items()}
+        stack.set_all_config(values)
         done: dict[str, Any] = {}
 
         def run() -> None:

@@ -19,6 +19,7 @@ from infra.problems import InputError
 from infra.provision.components.consumers import DEFAULT_BASE_IMAGE, ConsumerDeployment
 from infra.provision.components.kafka import KafkaCluster, kafka_image
 from infra.provision.components.labels import Labels
+from infra.provision.components.secrets import KEYRING, ClusterSecrets
 from infra.provision.components.service import DockerHost, Target
 from infra.provision.components.zookeeper import ZOOKEEPER_IMAGE, ZooKeeperEnsemble
 from infra.render.inventory import build_inventory
@@ -62,14 +63,9 @@ def provision() -> Provisioned:
         # The same lines as `python -m infra check`, before any resource is registered.
         raise pulumi.RunError("\n".join(err.lines())) from None
     plan, rendered = built.plan, built.rendered
+    secrets = None
     if plan.security is not None:
-        # Its keys and passwords must reach the containers as Pulumi secrets, which the
-        # program does not declare yet: refuse rather than start brokers without them.
-        raise pulumi.RunError(
-            f"{spec_path}: security: the Docker placement does not carry the cluster's keys "
-            "and passwords yet (issue 17); run it with `python -m infra up --local`, or "
-            "remove security: for plaintext"
-        )
+        secrets = ClusterSecrets(plan, config.require_secret(KEYRING))
     for line in built.warnings:
         pulumi.log.warn(line)
     labels = Labels(
@@ -80,7 +76,7 @@ def provision() -> Provisioned:
         backend=config.get("backend"),
     )
     hosts = docker_hosts(plan, labels)
-    target = Target(plan, rendered, hosts, labels)
+    target = Target(plan, rendered, secrets, hosts, labels)
     zookeeper = None
     if plan.cluster.mode == "zookeeper":
         image = config.get("zookeeper-image") or ZOOKEEPER_IMAGE
@@ -96,12 +92,15 @@ def provision() -> Provisioned:
         target,
         config.get("consumer-base-image") or DEFAULT_BASE_IMAGE,
         config.get("consumer-pip-args") or "",
-        depends_on=kafka.topics,  # a worker exits when its topic is missing
+        # A worker exits when its topic is missing, or when it may not read it.
+        depends_on=kafka.topics + kafka.access,
     )
-    outputs = {
+    outputs: dict[str, Any] = {
         "bootstrap_servers": plan.cluster.bootstrap_servers,
         "inventory": build_inventory(plan, rendered),
     }
+    if secrets is not None:
+        outputs |= {"clients": secrets.clients, "ca_pem": secrets.ca_pem}  # secret outputs
     for key, value in outputs.items():
         pulumi.export(key, value)
     return Provisioned(plan, hosts, kafka, zookeeper, consumers, outputs)

@@ -21,6 +21,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewPartitions
 from rich.console import Console
 
+from infra.ops.stacks import inventory_of
 from infra.verify.suite import results
 from scripts.docker_env import (
     CannotBuild,
@@ -49,7 +50,7 @@ def environment(client, spec: str, tmp_path):
     try:
         run = declare(spec, stack, client)
         create(client, run, Console(quiet=True))
-        inventory = run.result["provisioned"].outputs["inventory"]
+        inventory = inventory_of(run.result["outputs"], tmp_path)
         (tmp_path / "inventory.json").write_text(json.dumps(inventory))
         # The built consumers image carries the stack's labels, so its sweeper finds it.
         assert client.images.list(filters={"label": f"kafka-log-cluster.stack={stack}"})
@@ -86,7 +87,9 @@ def client(docker_engine):
     return docker.DockerClient(base_url=docker_engine)
 
 
-@pytest.mark.parametrize("spec", ["single-node", "zookeeper-3.9", "dedicated-controllers"])
+@pytest.mark.parametrize(
+    "spec", ["single-node", "zookeeper-3.9", "dedicated-controllers", "secure-kraft"]
+)
 def test_verify_passes_against_what_the_program_declares(spec, client, docker_engine, tmp_path):
     with environment(client, f"specs/{spec}.yaml", tmp_path) as inventory:
         code, rows = verify(tmp_path, inventory, docker_engine)
@@ -99,6 +102,8 @@ def test_verify_passes_against_what_the_program_declares(spec, client, docker_en
     if spec == "zookeeper-3.9":
         assert "zookeeper ensemble: one leader, the rest followers" in checks
         assert "zookeeper JVM heap flags" in checks and "zookeeper myid" in checks
+    if spec == "secure-kraft":  # the locks hold on containers too, each tried from outside
+        assert set(SECURITY_CHECKS) <= checks
 
 
 def test_a_spec_over_several_hosts_is_refused_in_one_line(client):

@@ -98,3 +98,40 @@ def test_release_diff_shows_what_an_upgrade_changes_for_a_spec(cli):
     assert "controller.listener.names" in out and "required" in out
     assert "num.replica.fetchers" in out  # 4.4 refuses 0
     assert "group.streams.session.timeout.ms" not in out  # added in 4.4, not set by the spec
+
+
+def test_keyring_fills_keeps_and_rotates_one_password(cli, monkeypatch):
+    import io
+
+    from infra.secrets import Keyring
+
+    spec = "specs/secure-kraft.yaml"
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code, first, _ = cli("keyring", spec)
+    assert code == 0
+    ring = Keyring.loads(first, "vault")
+    monkeypatch.setattr("sys.stdin", io.StringIO(first))
+    code, again, _ = cli("keyring", spec)
+    assert (code, again) == (0, first)
+    monkeypatch.setattr("sys.stdin", io.StringIO(first))
+    code, rotated, _ = cli("keyring", spec, "--rotate", "siem-reader")
+    after = Keyring.loads(rotated, "vault")
+    assert after.password("siem-reader") != ring.password("siem-reader")
+    assert after.password("admin") == ring.password("admin")
+    assert after.store["kafka-1.p12"] == ring.store["kafka-1.p12"]
+
+
+def test_keyring_refuses_a_stranger_and_a_non_keyring_in_one_line(cli, monkeypatch):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code, out, err = cli("keyring", "specs/secure-kraft.yaml", "--rotate", "mallory")
+    assert (code, out) == (2, "")
+    assert err == (
+        "keyring: --rotate mallory: not a user of specs/secure-kraft.yaml "
+        "(its users: admin, ingest, siem-parsers, siem-reader)\n"
+    )
+    monkeypatch.setattr("sys.stdin", io.StringIO("hunter2"))
+    code, out, err = cli("keyring", "specs/secure-kraft.yaml")
+    assert (code, out, err.count("\n")) == (2, "", 1)
+    assert err.startswith("keyring: stdin is not a keyring")

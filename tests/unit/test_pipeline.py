@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import stat
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -18,9 +19,17 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from consumers.properties import parse
 from infra.ops import teardown as teardown_ops
 from infra.ops.ci import EXIT_INTERRUPTED, run_ci
-from infra.ops.stacks import AutomationStacks, PulumiUnavailable, interrupt_pulumi, verbatim
+from infra.ops.stacks import (
+    AutomationStacks,
+    PulumiUnavailable,
+    interrupt_pulumi,
+    inventory_of,
+    verbatim,
+)
+from infra.secrets import Keyring
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 INVENTORY = {"cluster": {"name": "logs"}}
@@ -35,8 +44,8 @@ class StandIn:
         if self.fail_at == step:
             raise RuntimeError(f"{step} broke")
 
-    def up(self, name, config):
-        self.calls.append(("up", name, config))
+    def up(self, name, config, secrets):
+        self.calls.append(("up", name, config, secrets))
         if self.sigterm_in_up:
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)  # the handler interrupts this
@@ -65,8 +74,8 @@ def run(stand_in: StandIn, verify_result=0, keep_on_failure=False):
     lines: list[str] = []
     verified: list[dict] = []
 
-    def verify(inventory, junit):
-        verified.append(inventory)
+    def verify(outputs, junit):
+        verified.append(outputs["inventory"])
         if isinstance(verify_result, BaseException):
             raise verify_result
         return verify_result
@@ -90,7 +99,8 @@ def test_success_verifies_the_stack_inventory_then_tears_down():
     code, lines, verified = run(stand_in)
     assert code == 0
     assert stand_in.steps() == ["up", "destroy", "remove"]
-    _, name, config = stand_in.calls[0]
+    _, name, config, secrets = stand_in.calls[0]
+    assert secrets == {}  # a plaintext spec has none
     assert name.startswith("ci-20261125-093000-") and all(c[1] == name for c in stand_in.calls)
     assert config == {
         "kafka-log-cluster:spec": "specs/single-node.yaml",
@@ -227,3 +237,36 @@ def test_teardown_of_a_named_stack_without_the_pulumi_cli_says_so(monkeypatch):
     console = Console(file=io.StringIO(), width=200)
     assert teardown_ops.teardown("dev", False, [None], console) == 1
     assert "teardown: stack dev not destroyed: it needs the Pulumi CLI" in console.file.getvalue()
+
+
+def test_a_secured_spec_gets_a_new_keyring_as_secret_config_only():
+    stand_in = StandIn()
+    lines: list[str] = []
+    code = run_ci(
+        "specs/secure-kraft.yaml", stand_in, lambda outputs, junit: 0, prefix="ci", ttl="2h",
+        keep_on_failure=False, junit=Path("junit.xml"), now=NOW, log=lines.append,
+    )  # fmt: skip
+    assert code == 0
+    _, _, config, secrets = stand_in.calls[0]
+    assert list(secrets) == ["kafka-log-cluster:keyring"]
+    assert not any("keyring" in key for key in config)
+    ring = Keyring.loads(secrets["kafka-log-cluster:keyring"], "vault")
+    assert {"ca.key", "ca.pem", "kafka-1.p12", "kafka-2.p12", "kafka-3.p12"} <= set(ring.store)
+
+
+def test_verify_reads_the_secret_clients_output_from_0600_files(tmp_path):
+    ca = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    login = {"bootstrap.servers": "127.0.0.1:19092", "security.protocol": "SASL_SSL",
+             "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "admin",
+             "sasl.password": "s3cret", "ssl.ca.pem": ca.decode()}  # fmt: skip
+    outputs = {"inventory": INVENTORY, "clients": {"admin": login}, "ca_pem": ca.decode()}
+    inventory = inventory_of(outputs, tmp_path)
+    assert INVENTORY == {"cluster": {"name": "logs"}}  # the output itself is left as it was
+    path = Path(inventory["runtime"]["clients"]["admin"])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    written = {e.key: e.value for e in parse(path.read_text())}
+    assert written == {
+        **{k: v for k, v in login.items() if k != "ssl.ca.pem"},
+        "ssl.ca.location": str(tmp_path / "clients" / "ca.pem"),
+    }
+    assert (tmp_path / "clients" / "ca.pem").read_bytes() == ca

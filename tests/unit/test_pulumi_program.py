@@ -7,6 +7,8 @@ mocks, input keys are camelCase and numbers arrive as floats.
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
 import shutil
 from collections import Counter
@@ -18,29 +20,46 @@ from consumers.properties import parse
 from infra.build import build
 from infra.provision.components import kafka as kafka_component
 from infra.provision.components.consumers import context_digest
+from infra.provision.components.secrets import KEYRING
 from infra.provision.program import mocks
 from infra.provision.stack import provider_name
-from tests.conftest import DOCKER_SPECS, REPO, SECURED_SPECS
+from infra.secrets import Keyring, fill, secret_contents
+from tests.conftest import EXAMPLE_SPECS, REPO, SECURED_SPECS
 
 CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"
 TOPIC = "kafka:index/topic:Topic"
+SCRAM_USER = "kafka:index/userScramCredential:UserScramCredential"
+ACL = "kafka:index/acl:Acl"
+
+
+@functools.cache
+def keyring(spec: str) -> Keyring:
+    """What `make up` puts in the stack's secret config, once per spec."""
+    plan = build(spec).plan
+    return fill(plan, Keyring({}, plan.cluster.name))
 
 
 def run_program(spec: str, **config: str):
-    run = mocks.run_program(spec, **config)
+    secured = build(spec).plan.security is not None
+    secrets = {KEYRING: keyring(spec).dumps()} if secured else {}
+    run = mocks.run_program(spec, secrets=secrets, **config)
     return run.recorder, run.result
 
 
-@pytest.fixture(params=DOCKER_SPECS, ids=lambda p: p.stem)
+@pytest.fixture(params=EXAMPLE_SPECS, ids=lambda p: p.stem)
 def example(request):
     spec = str(request.param.relative_to(REPO))
     recorder, result = run_program(spec)
     return spec, recorder, result, build(spec)
 
 
-def uploads(container) -> dict[str, str]:
-    return {u["file"]: u["content"] for u in container.inputs.get("uploads", [])}
+def uploads(container) -> dict[str, str | bytes]:
+    """Path -> content: the rendered files' text, the secret files' bytes."""
+    return {
+        u["file"]: u["content"] if "content" in u else base64.b64decode(u["contentBase64"])
+        for u in container.inputs.get("uploads", [])
+    }
 
 
 def labels(resource) -> dict[str, str]:
@@ -250,13 +269,15 @@ def test_jvm_containers_wait_on_a_healthcheck_that_asks_the_service(example):
             assert (shell, flag) == ("bash", "-c")
             if service == "zookeeper":
                 assert "printf 'srvr'" in script and "grep -q '^Mode: '" in script
-            else:  # an ApiVersions request on the listener its cluster uses
+            else:  # on the listener its cluster uses: ApiVersions, or a TLS ClientHello
                 port = 9092 if "broker" in node.roles else 9093
                 assert script.startswith(f"exec 3<>/dev/tcp/127.0.0.1/{port} ")
-                assert kafka_component.API_VERSIONS in script
+                tls = built.plan.security is not None and built.plan.security.tls
+                probe = kafka_component.TLS_HELLO if tls else kafka_component.API_VERSIONS
+                assert probe in script
 
 
-@pytest.mark.parametrize("spec", DOCKER_SPECS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("spec", EXAMPLE_SPECS, ids=lambda p: p.stem)
 def test_two_runs_register_identical_inputs(spec):
     path = str(spec.relative_to(REPO))
     first, _ = run_program(path)
@@ -282,20 +303,12 @@ def test_a_bad_spec_registers_nothing_and_says_why_in_the_cli_lines():
     )
 
 
-@pytest.mark.parametrize("spec", SECURED_SPECS, ids=lambda p: p.stem)
-def test_a_secured_spec_is_refused_before_any_resource(spec):
-    path = str(spec.relative_to(REPO))
-    run = mocks.Run(mocks.Recorder())
-    with pytest.raises(pulumi.RunError, match=r"security: the Docker placement does not carry"):
-        mocks.run_program(path, run=run)
-    assert run.recorder.registered == []
-
-
 def test_the_kafka_provider_gets_every_input_the_plan_decides(example):
     _, recorder, _, built = example
     (provider,) = recorder.of("pulumi:providers:kafka")
-    # Unset, the SDK turns TLS on, which the planned PLAINTEXT listeners refuse.
-    assert provider.inputs["tlsEnabled"] == "false"
+    # Unset, the SDK turns TLS on, which planned PLAINTEXT listeners refuse.
+    tls = built.plan.security is not None and built.plan.security.tls
+    assert provider.inputs["tlsEnabled"] == str(tls).lower()
     assert provider.inputs["skipTlsVerify"] == "false"
     assert json.loads(provider.inputs["bootstrapServers"]) == (
         built.plan.cluster.bootstrap_servers.split(",")
@@ -309,6 +322,98 @@ def test_consumers_wait_for_their_topics_and_topics_for_the_brokers(example):
         for share in node.consumers:
             needs = set(recorder.depends_on[node.containers[f"consumer:{share.group}"]])
             assert topics <= needs, "a worker exits when its topic is missing"
+            access = {r.name for r in recorder.of(SCRAM_USER) + recorder.of(ACL)}
+            assert access <= needs, "a worker exits when it may not read its topic"
     (provider,) = recorder.of("pulumi:providers:kafka")
     kafka = {n.containers["kafka"] for n in built.plan.nodes if "kafka" in n.containers}
     assert kafka <= set(recorder.depends_on[provider.name])
+
+
+def leaves(value, path: str = ""):
+    """(path, value) of every leaf input, paths spelled as mocks.secret_paths spells them."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from leaves(item, f"{path}.{key}".lstrip("."))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from leaves(item, f"{path}[{i}]")
+    else:
+        yield path, value
+
+
+@pytest.mark.parametrize("spec", SECURED_SPECS, ids=lambda p: p.stem)
+def test_keys_and_passwords_reach_the_engine_only_as_secrets(spec):
+    path = str(spec.relative_to(REPO))
+    recorder, result = run_program(path)
+    plan, ring = build(path).plan, keyring(path)
+    passwords = [ring.password(u.name) for u in plan.security.users]
+    containers = {c.name: c for c in recorder.of(CONTAINER)}
+    for node in plan.nodes:
+        expected = dict(secret_contents(plan, ring)[node.name])
+        for f in node.secret_files:
+            container = containers[node.containers[f.service]]
+            (upload,) = [u for u in container.inputs["uploads"] if u["file"] == f.path]
+            assert base64.b64decode(upload["contentBase64"]) == expected[f]
+            assert upload["permissions"] == "0600"
+            owner = kafka_component.KAFKA_UID if f.service == "kafka" else None
+            assert (upload.get("owner"), upload.get("group")) == (owner, owner)
+            index = container.inputs["uploads"].index(upload)
+            assert f"uploads[{index}].contentBase64" in recorder.secret[container.name]
+    (provider,) = recorder.of("pulumi:providers:kafka")
+    assert {"saslPassword", "caCert"} <= set(recorder.secret[provider.name])
+    for user in recorder.of(SCRAM_USER):
+        assert recorder.secret[user.name] == ["password"]
+    # Nowhere else: no password, key or keystore in any input the engine keeps in the clear.
+    sealed = passwords + [base64.b64encode(ring.store[i]).decode() for i in ring.store]
+    for resource in recorder.registered:
+        secret = recorder.secret[resource.name]
+        for where, value in leaves(resource.inputs):
+            if where not in secret:
+                assert not any(s in str(value) for s in sealed), (resource.name, where)
+    assert result["secret_outputs"] == {
+        "bootstrap_servers": False, "inventory": False, "clients": True, "ca_pem": True
+    }  # fmt: skip
+    admin = result["outputs"]["clients"]["admin"]
+    assert admin["sasl.password"] == ring.password("admin")
+    assert admin["ssl.ca.pem"] == result["outputs"]["ca_pem"] == ring.ca_pem().decode()
+
+
+@pytest.mark.parametrize("spec", SECURED_SPECS, ids=lambda p: p.stem)
+def test_users_and_acls_are_the_plans_and_the_brokers_make_the_admin(spec):
+    path = str(spec.relative_to(REPO))
+    recorder, _ = run_program(path)
+    security = build(path).plan.security
+    users = {u.inputs["username"]: u.inputs for u in recorder.of(SCRAM_USER)}
+    assert set(users) == {u.name for u in security.users} - {"admin"}
+    for inputs in users.values():
+        assert (inputs["scramMechanism"], inputs["scramIterations"]) == (security.sasl, 8192.0)
+    acls = {
+        (a.inputs["aclPrincipal"], a.inputs["aclResourceType"], a.inputs["aclResourceName"],
+         a.inputs["resourcePatternTypeFilter"], a.inputs["aclOperation"])
+        for a in recorder.of(ACL)
+    }  # fmt: skip
+    assert acls == {
+        (f"User:{u.name}", a.resource.capitalize(), a.name, a.pattern.capitalize(),
+         a.operation.capitalize())
+        for u in security.users
+        for a in u.acls
+    }  # fmt: skip
+    for container in recorder.of(CONTAINER):
+        if labels(container)["kafka-log-cluster.role"] == "kafka":
+            script = container.inputs["command"][2]
+            assert '--add-scram "SCRAM-SHA-512=[name=admin,iterations=8192,password=$(sed' in script
+
+
+def test_a_keyring_without_a_planned_secret_is_refused_in_one_line():
+    path = "specs/secure-kraft.yaml"
+    ring = keyring(path)
+    items = dict(ring.store)
+    kept = [line for line in items["passwords.properties"].decode().splitlines()
+            if not line.startswith("siem-reader=")]  # fmt: skip
+    items["passwords.properties"] = ("\n".join(kept) + "\n").encode()
+    stale = Keyring(items, ring.cluster).dumps()
+    with pytest.raises(pulumi.RunError) as refused:
+        mocks.run_program(path, secrets={KEYRING: stale})
+    assert str(refused.value).startswith(
+        "stack config keyring lacks a password for siem-reader for this spec: `make up` fills it"
+    )

@@ -12,6 +12,7 @@ import pulumi_docker as docker
 
 from infra.model.plan import NodePlan, Plan
 from infra.provision.components.labels import Labels
+from infra.provision.components.secrets import ClusterSecrets
 from infra.render.files import Rendered
 
 T = TypeVar("T")
@@ -37,10 +38,12 @@ class DockerHost:
 
 @dataclass(frozen=True)
 class Target:
-    """What every component declares from: the plan, its files, the hosts, the labels."""
+    """What every component declares from: the plan, its files, its secrets (a secured
+    plan's), the hosts, the labels."""
 
     plan: Plan
     rendered: Rendered
+    secrets: ClusterSecrets | None
     hosts: dict[str, DockerHost]
     labels: Labels
 
@@ -85,7 +88,9 @@ def service_container(
     envs: list[str] | None = None,
     health: list[str] | None = None,
     depends_on: list[pulumi.Resource] | None = None,
+    runs_as: str | None = None,
 ) -> docker.Container:
+    """`runs_as`: the uid the image runs its service as, which owns its secret files."""
     name = node.containers[service]
     role = service.split(":", 1)[0]
     host, labels = target.hosts[node.host], target.labels
@@ -113,7 +118,8 @@ def service_container(
             docker.ContainerUploadArgs(file=f.path, content=f.content)
             for f in target.rendered[node.name]
             if f.service == service
-        ],
+        ]
+        + (target.secrets.uploads(node, service, runs_as) if target.secrets else []),
         volumes=volumes,
         ports=ports_of(node, role),
         networks_advanced=[
