@@ -417,3 +417,9 @@ def test_a_keyring_without_a_planned_secret_is_refused_in_one_line():
     assert str(refused.value).startswith(
         "stack config keyring lacks a password for siem-reader for this spec: `make up` fills it"
     )
+
+
+def test_a_stack_config_keyring_that_is_not_one_is_refused_in_one_line():
+    with pytest.raises(pulumi.RunError) as refused:
+        mocks.run_program("specs/secure-kraft.yaml", secrets={KEYRING: "hunter2"})
+    assert str(refused.value).startswith("stack config keyring is not a keyring")

@@ -18,6 +18,10 @@ from infra.model.plan import NodePlan, Plan
 from infra.secrets import Keyring, MissingSecret, client_logins, secret_contents
 
 KEYRING = "keyring"  # the stack config key
+# How an operator fills it by hand (`make up` does it).
+FILL = (
+    "pulumi config get keyring | python -m infra keyring SPEC | pulumi config set --secret keyring"
+)
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,13 @@ class Material:
 
 
 def _material(plan: Plan, text: str) -> Material:
-    keyring = Keyring.loads(text, plan.cluster.name, sealed=True)
+    try:
+        keyring = Keyring.loads(text, plan.cluster.name, sealed=True)
+    except ValueError:
+        raise pulumi.RunError(
+            f"stack config {KEYRING} is not a keyring (the JSON `python -m infra keyring` "
+            f"prints): `make up` sets it (or: {FILL})"
+        ) from None
     try:
         files = {
             (node, f.path): base64.b64encode(content).decode()
@@ -41,8 +51,7 @@ def _material(plan: Plan, text: str) -> Material:
     except MissingSecret as err:
         raise pulumi.RunError(
             f"stack config {KEYRING} lacks {err.args[0]} for this spec: `make up` fills it "
-            "(or: pulumi config get keyring | python -m infra keyring SPEC | "
-            "pulumi config set --secret keyring)"
+            f"(or: {FILL})"
         ) from None
     passwords = {user: login.get("sasl.password", "") for user, login in logins.items()}
     return Material(files, passwords, ca_pem, logins)
