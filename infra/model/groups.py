@@ -109,7 +109,7 @@ def processes(consumer: Consumer, partitions: int, cores: int) -> Derived:
 
 def user(topology: Topology, consumer: Consumer) -> str | None:
     """Each group connects as a user of its own name (with SASL)."""
-    security = topology.spec.security
+    security = topology.spec.locks
     return consumer.group if security is not None and security.mechanism else None
 
 

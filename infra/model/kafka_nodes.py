@@ -110,11 +110,11 @@ def listeners(topology: Topology, node: Node) -> Settings:
         )
     # A KRaft broker names the controller listener too: it dials the quorum through it.
     mapped = names + ([CONTROLLER] if kraft and CONTROLLER not in names else [])
-    security = topology.spec.security
+    security = topology.spec.locks
     settings["listener.security.protocol.map"] = Derived(
         value=",".join(f"{n}:{listener_protocol(security, n)}" for n in mapped),
         why="named listeners need an explicit protocol; "
-        + ("the spec's security" if security else "no security: in the spec, so plaintext"),
+        + ("as security: plans them" if security else "the spec opts out of security"),
     )
     if "broker" in roles:
         settings["inter.broker.listener.name"] = Derived(

@@ -66,7 +66,7 @@ def secret_path(topology: Topology, node: Node, service: str, kind: str) -> str:
 
 
 def secret_files(topology: Topology, node: Node, services: dict[str, str]) -> list[SecretFile]:
-    security = topology.spec.security
+    security = topology.spec.locks
     if security is None:
         return []
     files = []
@@ -85,7 +85,7 @@ def secret_files(topology: Topology, node: Node, services: dict[str, str]) -> li
 
 def principal(topology: Topology, node: Node) -> str | None:
     """The node certificate's subject, as Kafka's default mapping names its principal."""
-    security = topology.spec.security
+    security = topology.spec.locks
     if security is None or not security.tls or not is_kafka_node(node):
         return None
     return f"User:CN={topology.container(node, 'kafka')}"
@@ -133,7 +133,7 @@ def _spec_user(user) -> UserPlan:
 
 
 def plan_security(topology: Topology, groups: list[GroupPlan]) -> SecurityPlan | None:
-    security = topology.spec.security
+    security = topology.spec.locks
     if security is None:
         return None
     users = [UserPlan(name=ADMIN, why="inter-broker traffic and administration", acls=[])]
@@ -157,7 +157,7 @@ def plan_security(topology: Topology, groups: list[GroupPlan]) -> SecurityPlan |
 
 def connection(topology: Topology, node: Node, service: str, user: str | None) -> Settings:
     """librdkafka's settings for a client of `service` on `node` connecting as `user`."""
-    security = topology.spec.security
+    security = topology.spec.locks
     if security is None:
         return {}
     protocol = client_protocol(security)
@@ -224,7 +224,7 @@ def _authorizer(topology: Topology) -> Settings:
 
 def security_settings(topology: Topology, node: Node) -> Settings:
     """server.properties' Security section; empty without `security:` in the spec."""
-    security = topology.spec.security
+    security = topology.spec.locks
     if security is None:
         return {}
     found: Settings = {}

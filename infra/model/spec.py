@@ -186,9 +186,13 @@ class Spec(_Model):
     topics: list[Topic] = []
     consumers: list[Consumer] = []
     tuning: Tuning = Tuning()
-    # None while the Docker placement and the Pulumi program do not carry secrets yet:
-    # plaintext, as before (issue 17). Security() is the secure default they will get.
-    security: Security | None = None
+    # Secure unless the spec opts out: absent is TLS, SCRAM-SHA-512 and ACLs.
+    security: Security = Security()
+
+    @property
+    def locks(self) -> Security | None:
+        """The security the plan puts on the cluster: None when the spec opts out of all."""
+        return None if self.security.opted_out else self.security
 
     @cached_property
     def _by_role(self) -> dict[str, list[Node]]:

@@ -145,8 +145,6 @@ def _topic_rules(spec: Spec) -> list[Problem]:
 
 def _security_rules(spec: Spec) -> list[Problem]:
     security = spec.security
-    if security is None:
-        return []
     problems = _duplicates(security.users, "name", "security.users")
     spans_hosts = len({n.host for n in spec.nodes}) > 1
     if spans_hosts and not security.tls and not security.allow_plaintext_across_hosts:
@@ -203,8 +201,6 @@ def _security_rules(spec: Spec) -> list[Problem]:
 
 def _security_warnings(spec: Spec) -> list[Problem]:
     security = spec.security
-    if security is None:
-        return []
     warnings = []
     if security.opted_out:
         warnings.append(
@@ -215,7 +211,7 @@ def _security_warnings(spec: Spec) -> list[Problem]:
         )
     elif not security.tls:
         warnings.append(Problem("security.tls", "records and SCRAM exchanges travel in the clear"))
-    if spec.cluster.mode == "zookeeper":
+    if spec.cluster.mode == "zookeeper" and not security.opted_out:
         warnings.append(
             Problem(
                 "security",

@@ -21,6 +21,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewPartitions
 from rich.console import Console
 
+from consumers.settings import client_file
 from infra.ops.stacks import inventory_of
 from infra.verify.suite import results
 from scripts.docker_env import (
@@ -197,17 +198,20 @@ def test_a_stopped_container_fails_its_nodes_checks_only(
     failures = failed(rows)
     assert ("kafka-2", "kafka running", "running", "exited") in failures
     # What looks inside the stopped container cannot answer; the rest of the cluster can,
-    # except that kafka-2 is missing from its broker list.
+    # except that kafka-2 is missing from its broker list and its client port from the
+    # locks tried port by port.
     assert {node for node, *_ in failures} <= {"kafka-2", "cluster"}
     assert {check for node, check, *_ in failures if node == "cluster"} <= {
-        "broker ids in the cluster metadata"
+        "broker ids in the cluster metadata",
+        "every client port refuses a wrong password",
+        "each client port's certificate chains to the cluster CA and names its host",
     }
 
 
 def test_a_planned_topic_grown_by_a_partition_fails_its_count(three_nodes, docker_engine, tmp_path):
     """Last in this module: partitions never shrink, so the topic stays grown."""
-    bootstrap = three_nodes["cluster"]["bootstrap_servers"]
-    admin = AdminClient({"bootstrap.servers": bootstrap})  # alive until the future resolves
+    login = client_file(three_nodes["runtime"]["clients"]["admin"])  # secure by default
+    admin = AdminClient({**login, "log_level": 0})  # alive until the future resolves
     admin.create_partitions([NewPartitions("logs.parsed", 25)])["logs.parsed"].result(timeout=30)
     code, rows = verify(tmp_path, three_nodes, docker_engine)
     assert code == 1

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 
+from consumers.settings import client_file
 from tests.conftest import REPO
 from tests.integration.kafka_helpers import free_port_block, read_topic, wait_for
 
@@ -79,8 +80,11 @@ def test_local_runtime_runs_the_plan_and_tears_everything_down(tmp_path):
         status = json.loads(status_file.read_text())
         assert status["processes"] == group["processes"] == 8
         bootstrap = inventory["runtime"]["bootstrap_servers"]
+        admin = client_file(inventory["runtime"]["clients"]["admin"])  # secure by default
         parsed = wait_for(
-            lambda: len(r := read_topic(bootstrap, "logs.parsed", quiet_s=1)) >= 3000 and r,
+            lambda: (
+                len(r := read_topic(bootstrap, "logs.parsed", quiet_s=1, login=admin)) >= 3000 and r
+            ),
             90,
             "the demo lines parsed into logs.parsed",
         )

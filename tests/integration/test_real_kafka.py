@@ -14,6 +14,7 @@ import socket
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import orjson
 import pytest
@@ -24,7 +25,7 @@ from consumers.produce import demo_lines
 from infra.build import build
 from infra.provision.components import kafka as kafka_component
 from infra.runtime.local import create_topics
-from tests.conftest import EXAMPLE_SPECS, REPO
+from tests.conftest import EXAMPLE_SPECS, REPO, plaintext
 from tests.integration.conftest import TEST_BROKER
 from tests.integration.kafka_helpers import Deployment, local_cluster, read_topic, wait_for
 
@@ -76,11 +77,18 @@ def _unparsed(bootstrap: str, acked: set[int], deployment: Deployment, login: di
     )
 
 
-@pytest.mark.parametrize("spec", ["three-node-kraft", "secure-kraft"])
+def _chaos_spec(name: str) -> Path | dict:
+    """secure-kraft as it is; `plaintext`: three-node-kraft opting out of security."""
+    if name != "plaintext":
+        return REPO / f"specs/{name}.yaml"
+    return plaintext(REPO / "specs/three-node-kraft.yaml")
+
+
+@pytest.mark.parametrize("spec", ["plaintext", "secure-kraft"])
 def test_a_broker_killed_under_load_loses_no_acknowledged_record(spec, tmp_path):
-    """Plaintext, and over SASL_SSL with each client its own user (the workers as their
-    group's, the producer as ingest, the reader as admin)."""
-    with local_cluster(REPO / f"specs/{spec}.yaml", tmp_path / "local") as (cluster, built):
+    """Over SASL_SSL with each client its own user (the workers as their group's, the
+    producer as ingest, the reader as admin), and plaintext (a spec that opts out)."""
+    with local_cluster(_chaos_spec(spec), tmp_path / "local") as (cluster, built):
         logins = cluster.logins()
         admin_login, ingest_login = logins.get("admin", {}), logins.get("ingest", {})
         partitions = next(
@@ -176,8 +184,9 @@ def test_the_brokers_healthcheck_passes_on_kafka_and_fails_on_a_silent_port(boot
     """The command the program gives a broker container, run here against the test broker,
     and against a port that accepts connections but never answers (which a TCP check
     would call healthy)."""
-    node = next(n for n in build(str(TEST_BROKER)).plan.nodes if "broker" in n.roles)
-    script = kafka_component.health(node)[-1]
+    plan = build(str(TEST_BROKER)).plan  # plaintext: the ApiVersions probe
+    node = next(n for n in plan.nodes if "broker" in n.roles)
+    script = kafka_component.health(plan, node)[-1]
     assert "/dev/tcp/127.0.0.1/9092 " in script
 
     def probe(port: int) -> int:

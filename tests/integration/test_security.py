@@ -8,8 +8,10 @@ does exactly its job.
 
 from __future__ import annotations
 
+import socket
 import ssl
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from confluent_kafka import KafkaError
 from confluent_kafka.admin import AdminClient
 
 from consumers.produce import demo_lines, produce
+from infra.provision.components import kafka as kafka_component
 from infra.runtime.local import create_topics
 from infra.secrets import Keyring
 from tests.conftest import REPO
@@ -161,3 +164,24 @@ def test_a_password_deleted_from_the_keyring_is_rotated_on_the_next_start(tmp_pa
         stale = {**new, "sasl.password": old["sasl.password"]}
         refused = refusal(stale)
         assert refused is not None and refused.code() == KafkaError._AUTHENTICATION
+
+
+def test_the_tls_healthcheck_passes_on_tls_listeners_and_fails_on_a_silent_port(secured):
+    """The program's healthcheck for a secured broker and controller, run here against
+    the secured cluster's INTERNAL (SASL_SSL) and CONTROLLER (mutual TLS) listeners."""
+    cluster, built, _clients = secured
+    node = built.plan.node("kafka-1")
+    script = kafka_component.health(built.plan, node)[-1]
+    assert kafka_component.TLS_HELLO in script and "/dev/tcp/127.0.0.1/9092 " in script
+    service = cluster.service("kafka-1")
+
+    def probe(port: int) -> int:
+        at = script.replace("/127.0.0.1/9092 ", f"/127.0.0.1/{port} ")
+        return subprocess.run(["bash", "-c", at], timeout=30).returncode
+
+    assert probe(service.port("INTERNAL")) == 0
+    assert probe(service.port("CONTROLLER")) == 0
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        assert probe(silent.getsockname()[1]) != 0

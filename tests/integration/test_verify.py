@@ -18,6 +18,7 @@ import time
 import uuid
 
 import pytest
+import yaml
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -31,7 +32,7 @@ from confluent_kafka.admin import (
 
 from consumers.settings import client_file
 from infra.verify.suite import results
-from tests.conftest import REPO
+from tests.conftest import REPO, plaintext
 from tests.infra.test_security import PLAINTEXT_PLAN
 from tests.integration.kafka_helpers import free_port_block, wait_for
 
@@ -65,7 +66,11 @@ def _running(out, spec: str, partitions: int):
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory):
-    with _running(tmp_path_factory.mktemp("local"), "specs/three-node-kraft.yaml", 24) as up:
+    """three-node-kraft opting out of security: the checks of a plaintext plan."""
+    out = tmp_path_factory.mktemp("local")
+    spec = plaintext(REPO / "specs/three-node-kraft.yaml")
+    (out / "plaintext.yaml").write_text(yaml.safe_dump(spec))
+    with _running(out, str(out / "plaintext.yaml"), 24) as up:
         yield up
 
 

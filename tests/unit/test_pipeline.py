@@ -100,7 +100,7 @@ def test_success_verifies_the_stack_inventory_then_tears_down():
     assert code == 0
     assert stand_in.steps() == ["up", "destroy", "remove"]
     _, name, config, secrets = stand_in.calls[0]
-    assert secrets == {}  # a plaintext spec has none
+    assert list(secrets) == ["kafka-log-cluster:keyring"]  # secure by default
     assert name.startswith("ci-20261125-093000-") and all(c[1] == name for c in stand_in.calls)
     assert config == {
         "kafka-log-cluster:spec": "specs/single-node.yaml",

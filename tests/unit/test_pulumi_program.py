@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import base64
 import functools
+import itertools
 import json
 import shutil
 from collections import Counter
 
 import pulumi
 import pytest
+import yaml
 
 from consumers.properties import parse
 from infra.build import build
@@ -24,7 +26,7 @@ from infra.provision.components.secrets import KEYRING
 from infra.provision.program import mocks
 from infra.provision.stack import provider_name
 from infra.secrets import Keyring, fill, secret_contents
-from tests.conftest import EXAMPLE_SPECS, REPO, SECURED_SPECS
+from tests.conftest import EXAMPLE_SPECS, REPO, plaintext
 
 CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"
@@ -341,7 +343,7 @@ def leaves(value, path: str = ""):
         yield path, value
 
 
-@pytest.mark.parametrize("spec", SECURED_SPECS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("spec", EXAMPLE_SPECS, ids=lambda p: p.stem)
 def test_keys_and_passwords_reach_the_engine_only_as_secrets(spec):
     path = str(spec.relative_to(REPO))
     recorder, result = run_program(path)
@@ -378,7 +380,7 @@ def test_keys_and_passwords_reach_the_engine_only_as_secrets(spec):
     assert admin["ssl.ca.pem"] == result["outputs"]["ca_pem"] == ring.ca_pem().decode()
 
 
-@pytest.mark.parametrize("spec", SECURED_SPECS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("spec", EXAMPLE_SPECS, ids=lambda p: p.stem)
 def test_users_and_acls_are_the_plans_and_the_brokers_make_the_admin(spec):
     path = str(spec.relative_to(REPO))
     recorder, _ = run_program(path)
@@ -398,10 +400,19 @@ def test_users_and_acls_are_the_plans_and_the_brokers_make_the_admin(spec):
         for u in security.users
         for a in u.acls
     }  # fmt: skip
+    kraft = build(path).plan.cluster.mode == "kraft"
     for container in recorder.of(CONTAINER):
         if labels(container)["kafka-log-cluster.role"] == "kafka":
             script = container.inputs["command"][2]
-            assert '--add-scram "SCRAM-SHA-512=[name=admin,iterations=8192,password=$(sed' in script
+            # The admin's password is read from its file when the container starts.
+            if kraft:  # at format
+                admin = "SCRAM-SHA-512=[name=admin,iterations=8192,password=$(sed"
+                assert f'--add-scram "{admin}' in script
+            else:  # written to ZooKeeper before the broker starts
+                admin = "SCRAM-SHA-512=[iterations=8192,password=$(sed"
+                assert "kafka-configs.sh --zookeeper legacy-zk-1:2181" in script
+                assert f'--add-config "{admin}' in script
+                assert script.index("kafka-configs.sh") < script.index("kafka-server-start.sh")
 
 
 def test_a_keyring_without_a_planned_secret_is_refused_in_one_line():
@@ -423,3 +434,42 @@ def test_a_stack_config_keyring_that_is_not_one_is_refused_in_one_line():
     with pytest.raises(pulumi.RunError) as refused:
         mocks.run_program("specs/secure-kraft.yaml", secrets={KEYRING: "hunter2"})
     assert str(refused.value).startswith("stack config keyring is not a keyring")
+
+
+def test_a_spec_that_opts_out_needs_no_keyring_and_registers_no_secret(tmp_path):
+    spec = tmp_path / "plaintext.yaml"
+    spec.write_text(yaml.safe_dump(plaintext(REPO / "specs/three-node-kraft.yaml")))
+    run = mocks.run_program(str(spec))  # no keyring in its config
+    recorder, result = run.recorder, run.result
+    assert not any(recorder.secret.values())
+    assert set(result["outputs"]) == {"bootstrap_servers", "inventory"}
+    assert recorder.of(SCRAM_USER) == recorder.of(ACL) == []
+    (provider,) = recorder.of("pulumi:providers:kafka")
+    assert provider.inputs["tlsEnabled"] == "false" and "saslUsername" not in provider.inputs
+    for container in recorder.of(CONTAINER):
+        assert all("contentBase64" not in u for u in container.inputs.get("uploads", []))
+        if labels(container)["kafka-log-cluster.role"] == "kafka":
+            tests = container.inputs["healthcheck"]["tests"][-1]
+            assert kafka_component.API_VERSIONS in tests
+
+
+def test_containers_are_replaced_delete_first_and_dedicated_kafka_nodes_one_by_one():
+    recorder, _ = run_program("specs/dedicated-controllers.yaml")
+    plan = build("specs/dedicated-controllers.yaml").plan
+    for container in recorder.of(CONTAINER):  # a fixed name: the old one must go first
+        assert recorder.delete_before_replace[container.name] is True
+    for role in ("broker", "controller"):
+        chain = [n.containers["kafka"] for n in plan.nodes if n.roles == [role]]
+        assert len(chain) >= 2
+        for before, after in itertools.pairwise(chain):
+            assert before in recorder.depends_on[after], (after, role)
+        assert not set(chain[1:]) & set(recorder.depends_on[chain[0]])
+
+
+def test_combined_nodes_are_not_chained_since_one_is_healthy_only_with_a_quorum():
+    recorder, _ = run_program("specs/three-node-kraft.yaml")
+    kafka = {
+        c.name for c in recorder.of(CONTAINER) if labels(c)["kafka-log-cluster.role"] == "kafka"
+    }
+    for name in kafka:
+        assert not (kafka - {name}) & set(recorder.depends_on[name])

@@ -141,8 +141,17 @@ class KafkaCluster(pulumi.ComponentResource):
         plan = target.plan
         nodes = [n for n in plan.nodes if "kafka" in n.containers]
         images = target.pulled(self, f"{name}-kafka-image", image, nodes)
-        self.containers = [
-            service_container(
+        # A change that replaces Kafka containers replaces them one after another where
+        # it can: each dedicated broker after the one before it, each dedicated controller
+        # likewise (each is healthy on its own). Combined nodes cannot be chained: one is
+        # healthy only once a majority of the quorum is up, so a chain would never finish
+        # creating them; `roll` (issue 13) is their rolling change.
+        self.containers = []
+        previous: dict[str, pulumi.Resource] = {}
+        for node in nodes:
+            role = "+".join(sorted(set(node.roles) & {"broker", "controller"}))
+            chained = [previous[role]] if role in previous and "+" not in role else []
+            container = service_container(
                 self,
                 target,
                 node,
@@ -151,11 +160,11 @@ class KafkaCluster(pulumi.ComponentResource):
                 command=kafka_command(plan, node),
                 envs=[heap_env(node)],
                 health=health(plan, node),
-                depends_on=depends_on,
+                depends_on=depends_on + chained,
                 runs_as=KAFKA_UID,
             )
-            for node in nodes
-        ]
+            previous[role] = container
+            self.containers.append(container)
         # Topics, users and ACLs as code, through the brokers' published listeners once
         # they answer, as the admin.
         provider = kafka.Provider(

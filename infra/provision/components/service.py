@@ -135,5 +135,9 @@ def service_container(
         cpu_shares=int(node.limits[service].cpu_shares.value),
         restart="unless-stopped",
         stop_timeout=60,  # consumers finish their batch and commit; brokers shut down cleanly
-        opts=options,
+        # A container has a fixed name, so its replacement can only start once it is gone
+        # (Docker refuses a second container of that name); its data volume stays.
+        opts=pulumi.ResourceOptions.merge(
+            options, pulumi.ResourceOptions(delete_before_replace=True)
+        ),
     )

@@ -55,6 +55,8 @@ class Recorder(pulumi.runtime.Mocks):
         # resource name -> the paths of its inputs registered as secrets ("saslPassword",
         # "uploads[3].contentBase64")
         self.secret: dict[str, list[str]] = {}
+        # resource name -> whether a replacement deletes it first (deleteBeforeReplace)
+        self.delete_before_replace: dict[str, bool] = {}
 
     def new_resource(self, args):
         args.inputs = reveal(args.inputs)
@@ -83,6 +85,7 @@ class RecordingMonitor(MockMonitor):
             urn.rsplit("::", 1)[-1] for urn in request.dependencies
         ]
         self.recorder.secret[request.name] = secret_paths(MessageToDict(request.object))
+        self.recorder.delete_before_replace[request.name] = request.deleteBeforeReplace
         return super().RegisterResource(request)
 
 
