@@ -111,6 +111,15 @@ def jars(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def diff(args: argparse.Namespace, console: Console) -> int:
+    from infra.render.changes import diff_table, plan_diff
+
+    old, new = _built(args.old), _built(args.new)
+    found = plan_diff(old.plan, new.plan, old.rendered, new.rendered)
+    console.print(diff_table(found, args.old, args.new))
+    return 0 if found.safe_online else 1
+
+
 def release_diff(args: argparse.Namespace, console: Console) -> int:
     from infra.kafka.catalog import diff, load
     from infra.render.release_table import broker_keys, release_table
@@ -214,6 +223,17 @@ def _parser() -> argparse.ArgumentParser:
         "~/.cache/kafka-log-cluster/kafka-<release>/libs (checked, then moved into place), "
         "so the local runtime and the images work offline afterwards.",
     )
+    plan_diff_verb = verbs.add_parser(
+        "diff",
+        help="what changing a spec does to a running cluster, and whether it is safe online",
+        description="Plan and render both specs and print, per node, topic and group, what "
+        "changes: each changed key of each file and whether Kafka takes it online (a dynamic "
+        "config) or at a restart, new and removed nodes, partitions and replication. The "
+        "last line says whether the change is safe online one node at a time, in which "
+        "order. Exit 0: safe online (or nothing changes); 1: not, or refused.",
+    )
+    plan_diff_verb.add_argument("old", help="the spec the cluster runs")
+    plan_diff_verb.add_argument("new", help="the spec it would change to")
     diff_verb = verbs.add_parser(
         "release-diff",
         help="what changes in broker config between two Kafka release lines",
@@ -286,7 +306,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     for verb, run in (
         (plan_verb, plan), (render_verb, render), (check_verb, check), (up_verb, up),
-        (keyring_verb, keyring), (jars_verb, jars), (diff_verb, release_diff),
+        (keyring_verb, keyring), (jars_verb, jars), (plan_diff_verb, diff),
+        (diff_verb, release_diff),
         (catalogs_verb, catalogs),
         (verify_verb, verify), (ci_verb, ci), (teardown_verb, teardown),
     ):  # fmt: skip

@@ -135,6 +135,13 @@ class Catalog:
             return "a KRaft-only key; this cluster runs ZooKeeper mode (remove it)"
         return _check_value(entry, text)
 
+    def dynamic(self, key: str) -> str | None:
+        """How a running broker takes a new value of `key`: "per-broker" or
+        "cluster-wide" (incrementalAlterConfigs, no restart), "read-only" (a restart),
+        None for a key the catalogue does not know."""
+        entry = self._entry(key)
+        return None if entry is None else entry["dynamic"]
+
     def _entry(self, key: str) -> dict[str, Any] | None:
         if key in self.keys:
             return self.keys[key]
