@@ -8,6 +8,7 @@ function parses nothing and decides nothing: it calls its stage.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -66,7 +67,35 @@ def up(args: argparse.Namespace, console: Console) -> int:
     from infra.runtime.local import LocalRuntime
 
     placement = Placement.local(str(args.out.resolve()), args.port_base)
-    return LocalRuntime(_built(args.spec, placement), args.demo, console).run()
+    return LocalRuntime(_built(args.spec, placement), placement, args.demo, console).run()
+
+
+def roll(args: argparse.Namespace, console: Console) -> int:
+    import json
+
+    from infra.runtime.roll import RollRefused, follow, request
+
+    _built(args.spec)  # a bad spec stops here, before the runtime is asked
+    inventory = args.out / "inventory.json"
+    try:
+        pid = json.loads(inventory.read_text())["runtime"]["pid"]
+        os.kill(pid, 0)
+    except (OSError, KeyError, ValueError):
+        print(
+            f"roll: no local runtime serves {args.out} (no live pid in {inventory}); "
+            f"start it with python -m infra up --local SPEC --out {args.out}",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    try:
+        request(args.out, str(Path(args.spec).resolve()), pid)
+    except RollRefused as err:
+        print(f"roll: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    console.print(f"roll: asked the runtime (pid {pid}) to roll to {args.spec}")
+    ok, message = follow(args.out, console.print, args.timeout)
+    console.print(f"roll: {message}" if ok else f"[red]roll: {message}[/red]")
+    return 0 if ok else 1
 
 
 def keyring(args: argparse.Namespace, console: Console) -> int:
@@ -203,6 +232,22 @@ def _parser() -> argparse.ArgumentParser:
         default=LOCAL_PORT_BLOCK,
         help=f"node k listens on PORT_BASE+10k+1..9 (default {LOCAL_PORT_BLOCK})",
     )
+    roll_verb = verbs.add_parser(
+        "roll",
+        help="apply a changed spec to a running cluster, one Kafka node at a time",
+        description="--local: ask the running `up --local` serving --out (SIGHUP) to apply "
+        "SPEC: the Kafka nodes `diff` says must restart, brokers first, each refused before "
+        "it stops if a partition it holds would fall below min ISR or the quorum below a "
+        "majority, and waited for after it starts (registered, a controller, 0 "
+        "under-replicated partitions); then the consumer shares whose files changed. One "
+        "line per node. Exit 0: rolled; 1: refused or failed (the line says where).",
+    )
+    roll_verb.add_argument("spec", help="the changed spec")
+    roll_verb.add_argument("--local", action="store_true", required=True, help="up --local's")
+    roll_verb.add_argument("--out", type=Path, default=Path("build/local"), help="its --out")
+    roll_verb.add_argument(
+        "--timeout", type=float, default=900.0, help="seconds to wait for the result"
+    )
     keyring_verb = verbs.add_parser(
         "keyring",
         help="the stack's secret config keyring, filled for SPEC",
@@ -306,7 +351,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     for verb, run in (
         (plan_verb, plan), (render_verb, render), (check_verb, check), (up_verb, up),
-        (keyring_verb, keyring), (jars_verb, jars), (plan_diff_verb, diff),
+        (roll_verb, roll), (keyring_verb, keyring), (jars_verb, jars), (plan_diff_verb, diff),
         (diff_verb, release_diff),
         (catalogs_verb, catalogs),
         (verify_verb, verify), (ci_verb, ci), (teardown_verb, teardown),

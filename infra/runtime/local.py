@@ -5,13 +5,16 @@ where its service reads it (under build/local/<node>/), starts the Kafka nodes (
 ZooKeeper ensemble) as real Apache Kafka JVMs, creates the planned topics with their
 planned replication, starts each consumer node's share of each group from its rendered
 file, feeds demo syslog, shows the live table and writes the inventory for
-`python -m infra verify`. Ctrl-C or SIGTERM stops the consumers (each finishes its batch
-and commits), then brokers, controllers and ZooKeeper, and leaves no process behind.
+`python -m infra verify`. SIGHUP applies the change `python -m infra roll --local`
+asked for (infra/runtime/roll.py). Ctrl-C or SIGTERM stops the consumers (each finishes
+its batch and commits), then brokers, controllers and ZooKeeper, and leaves no process
+behind.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -29,12 +32,15 @@ from rich.table import Table
 from consumers.produce import demo_lines, produce
 from consumers.properties import to_property
 from consumers.settings import prefixed, read_file
-from infra.build import Built
+from infra.build import Built, build
 from infra.model.security import INGEST
+from infra.model.topology import Placement
+from infra.problems import InputError
 from infra.render.files import install
 from infra.render.inventory import build_inventory
 from infra.runtime.cluster import ClusterError, LocalCluster
 from infra.runtime.maven import MavenError
+from infra.runtime.roll import RollRefused, finish, progress, requested, roll
 
 REPO = Path(__file__).resolve().parents[2]
 EXIT_FAILED = 1
@@ -129,18 +135,52 @@ def live_table(group_members: list[Member], fed: dict[str, int]) -> Table:
 
 
 class LocalRuntime:
-    def __init__(self, built: Built, demo: int, console: Console):
+    def __init__(self, built: Built, placement: Placement, demo: int, console: Console):
         if built.plan.cluster.placement != "local":
             raise ValueError("the local runtime runs a plan made for the local placement")
-        self.built, self.demo, self.console = built, demo, console
+        self.built, self.placement, self.demo, self.console = built, placement, demo, console
         self.out = Path(built.plan.nodes[0].config_dir).parent
         self.members = members(built)
         self.cluster = LocalCluster(built.plan, log=console.print)
         self.stopping = threading.Event()
+        self.rolling = threading.Event()
         self.fed: dict[str, int] = {}
 
     def stop(self, *_args) -> None:
         self.stopping.set()
+
+    def apply_roll(self) -> None:
+        """The change `roll --local` asked for: the Kafka nodes one at a time, then the
+        consumer shares whose files changed; the result for the command that asked."""
+        spec = requested(self.out)
+        if spec is None:
+            return
+
+        def say(line: str) -> None:
+            progress(self.out, line)
+            self.console.print(line)
+
+        try:
+            new = build(spec, placement=self.placement)
+            if {m.group for m in members(new)} != {m.group for m in self.members}:
+                raise RollRefused("groups added or removed: restart up --local for them")
+            steps = roll(self.cluster, self.built, new, say)
+            old_files = {f.path: f.content for fs in self.built.rendered.values() for f in fs}
+            install(new.rendered)
+            for member in self.members:
+                if old_files.get(str(member.config)) != member.config.read_text():
+                    assert member.process is not None
+                    member.process.send_signal(signal.SIGTERM)
+                    member.process.wait(timeout=60)
+                    self.start_member(member)
+                    say(f"  restarted group {member.group} on {member.node} with its new file")
+            self.built = new
+            self.write_inventory()
+            finish(self.out, True, f"rolled {len(steps)} Kafka node(s) to {spec}")
+        except InputError as err:
+            finish(self.out, False, "; ".join(err.lines()))
+        except ClusterError as err:  # RollRefused among them
+            finish(self.out, False, str(err))
 
     def start_member(self, member: Member) -> None:
         member.process = subprocess.Popen(
@@ -167,6 +207,7 @@ class LocalRuntime:
         inventory = build_inventory(self.built.plan, self.built.rendered)
         inventory["runtime"] = {
             "kind": "local",
+            "pid": os.getpid(),  # SIGHUP: a roll (`python -m infra roll --local`)
             "out_dir": str(self.out),
             "bootstrap_servers": self.cluster.bootstrap,
             # Paths only: each file (mode 0600) holds its user's password.
@@ -190,8 +231,11 @@ class LocalRuntime:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
+        signal.signal(signal.SIGHUP, lambda *_: self.rolling.set())
         install(self.built.rendered)
         (self.out / "plan.json").write_text(self.built.plan.to_json())
+        if requested(self.out) is not None:  # asked of a runtime that stopped before it ended
+            finish(self.out, False, "the runtime stopped before the roll ended; ask again")
         release = self.cluster.release.version
         try:
             self.console.print(f"starting Kafka {release} ({self.built.plan.cluster.mode})")
@@ -213,6 +257,9 @@ class LocalRuntime:
                 threading.Thread(target=self.feed, args=(bootstrap,), daemon=True).start()
             with Live(console=self.console, refresh_per_second=2) as live:
                 while not self.stopping.wait(0.5):
+                    if self.rolling.is_set():
+                        self.rolling.clear()
+                        self.apply_roll()
                     live.update(live_table(self.members, self.fed))
         except (ClusterError, MavenError) as err:
             print(f"up --local: {err}", file=sys.stderr)

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import yaml
 from confluent_kafka import Consumer, TopicPartition
 
@@ -93,6 +94,11 @@ def read_topic(
             last = time.monotonic()
     consumer.close()
     return records
+
+
+def demo_seqs(records) -> set[int]:
+    """The sequence numbers of demo lines (consumers.produce.demo_lines), parsed."""
+    return {int(orjson.loads(v)["structured_data"]["demo@32473"]["seq"]) for v, _ in records}
 
 
 def wait_for(predicate, timeout_s: float, what, interval: float = 0.2):

@@ -16,7 +16,6 @@ import threading
 import time
 from pathlib import Path
 
-import orjson
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -27,7 +26,13 @@ from infra.provision.components import kafka as kafka_component
 from infra.runtime.local import create_topics
 from tests.conftest import EXAMPLE_SPECS, REPO, plaintext
 from tests.integration.conftest import TEST_BROKER
-from tests.integration.kafka_helpers import Deployment, local_cluster, read_topic, wait_for
+from tests.integration.kafka_helpers import (
+    Deployment,
+    demo_seqs,
+    local_cluster,
+    read_topic,
+    wait_for,
+)
 
 
 @pytest.mark.parametrize("spec", EXAMPLE_SPECS, ids=lambda p: p.stem)
@@ -61,14 +66,10 @@ def test_the_rendered_files_run_on_kafka_of_their_release(spec, tmp_path):
     assert cluster.stop() is True  # stopped already: nothing is left to stop
 
 
-def _seqs(records) -> set[int]:
-    return {int(orjson.loads(v)["structured_data"]["demo@32473"]["seq"]) for v, _ in records}
-
-
 def _unparsed(bootstrap: str, acked: set[int], deployment: Deployment, login: dict) -> str:
     """What a timeout leaves: how many acknowledged records are neither parsed nor in the
     DLQ, a few of them, and the supervisor's last words."""
-    missing = acked - _seqs(read_topic(bootstrap, "logs.parsed", login=login))
+    missing = acked - demo_seqs(read_topic(bootstrap, "logs.parsed", login=login))
     dead = read_topic(bootstrap, "logs.raw.dlq", login=login)
     tail = deployment.log.strip().splitlines()[-5:]
     return (
@@ -165,7 +166,7 @@ def test_a_broker_killed_under_load_loses_no_acknowledged_record(spec, tmp_path)
             parsed = wait_for(
                 lambda: (
                     (r := read_topic(cluster.bootstrap, "logs.parsed", 3, login=admin_login))
-                    and acked <= _seqs(r)
+                    and acked <= demo_seqs(r)
                     and r
                 ),
                 180,
@@ -174,7 +175,7 @@ def test_a_broker_killed_under_load_loses_no_acknowledged_record(spec, tmp_path)
         finally:
             stop.set()
             code = deployment.stop()
-    delivered = _seqs(parsed)
+    delivered = demo_seqs(parsed)
     assert not acked - delivered, f"lost {len(acked - delivered)} acknowledged records"
     assert len(acked) > during > 5_000  # the producer went on while kafka-2 was down
     assert code == 0, deployment.log

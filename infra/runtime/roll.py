@@ -1,0 +1,197 @@
+"""A changed spec applied to a running local cluster, one Kafka node at a time.
+
+The nodes `diff` says must restart are taken brokers first, then controllers (and
+combined nodes), as Strimzi's KafkaRoller does; KafkaRoller also keeps the active
+controller for last, which needs DescribeQuorum, an admin call confluent-kafka does not
+have. Before anything stops, and again before each node stops, the roll refuses a step
+that would leave a partition the node holds below its `min.insync.replicas`, or the
+quorum without a majority; it starts only on a cluster with no under-replicated
+partition. After each start it waits, with a deadline, until the node is registered,
+the cluster has a controller and no partition is under-replicated, and says so in one
+line per node.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+
+from infra.build import Built
+from infra.render.changes import REFUSED, plan_diff
+from infra.render.files import install
+from infra.runtime.cluster import START_TIMEOUT_S, STOP_GRACE_S, ClusterError, LocalCluster
+from infra.secrets import install_secrets
+
+TIMEOUT_S = 30
+
+
+class RollRefused(ClusterError):
+    """A roll that would lose writes or data; nothing was stopped for it."""
+
+
+@dataclass(frozen=True)
+class Step:
+    node: str
+    seconds: float  # from its stop to no under-replicated partition again
+
+
+def _min_isr(admin: AdminClient, topics: list[str]) -> dict[str, int]:
+    resources = [ConfigResource(ResourceType.TOPIC, t) for t in topics]
+    found = {}
+    for resource, future in admin.describe_configs(resources, request_timeout=TIMEOUT_S).items():
+        found[resource.name] = int(future.result(timeout=TIMEOUT_S)["min.insync.replicas"].value)
+    return found
+
+
+def _risk(admin: AdminClient, node_id: int) -> list[str]:
+    """The partitions stopping `node_id` would leave below their min ISR."""
+    metadata = admin.list_topics(timeout=TIMEOUT_S)
+    held = {
+        name: [p for p in topic.partitions.values() if node_id in p.replicas]
+        for name, topic in metadata.topics.items()
+    }
+    held = {name: partitions for name, partitions in held.items() if partitions}
+    floor = _min_isr(admin, list(held))
+    return [
+        f"{name}-{p.id} keeps {left} in-sync replica(s), below its min ISR {floor[name]}"
+        for name, partitions in held.items()
+        for p in partitions
+        if (left := len([r for r in p.isrs if r != node_id])) < floor[name]
+    ]
+
+
+def _under_replicated(admin: AdminClient) -> int | None:
+    """Partitions whose ISR lacks a replica; None while the cluster has no controller."""
+    try:
+        metadata = admin.list_topics(timeout=5)
+    except KafkaException:
+        return None
+    if metadata.controller_id < 0:
+        return None
+    partitions = [p for t in metadata.topics.values() for p in t.partitions.values()]
+    return sum(len(p.isrs) < len(p.replicas) for p in partitions)
+
+
+def roll(
+    cluster: LocalCluster,
+    old: Built,
+    new: Built,
+    say: Callable[[str], None],
+    timeout_s: float = START_TIMEOUT_S,
+) -> list[Step]:
+    """Apply `new` to `cluster`, which runs `old` (both planned for its local placement)."""
+    old_plan = cluster.plan
+    diff = plan_diff(old.plan, new.plan, old.rendered, new.rendered)
+    refused = [c for c in diff.changes if c.effect == REFUSED]
+    if refused:
+        raise RollRefused(f"{refused[0].where}: {refused[0].what}: {refused[0].why}")
+    if old_plan.cluster.kafka_release != new.plan.cluster.kafka_release:
+        raise RollRefused("a new Kafka release: roll it with the release's jars (not built yet)")
+    kafka = {s.node.name for s in cluster.of("kafka")}
+    restarts = [name for name in diff.restarts if name in kafka]
+    admin = AdminClient({**cluster.admin_config(), "log_level": 0})
+    behind = _under_replicated(admin)
+    if behind != 0:
+        raise RollRefused(
+            f"the cluster has {behind if behind is not None else 'no controller: all'} "
+            "under-replicated partition(s); a roll starts on a healthy cluster"
+        )
+    voters = [n for n in old_plan.nodes if "controller" in n.roles]
+    if any("controller" in cluster.service(n).node.roles for n in restarts) and len(voters) < 3:
+        raise RollRefused(
+            f"{len(voters)} controller(s): the quorum has no leader while one restarts"
+        )
+    for name in restarts:  # before anything stops
+        risks = _risk(admin, int(cluster.service(name).node.node_id or 0))
+        if risks:
+            more = f" (and {len(risks) - 1} more)" if len(risks) > 1 else ""
+            raise RollRefused(f"stopping {name}: {risks[0]}{more}; nothing was stopped")
+    planned = {n.name: n for n in new.plan.nodes}
+    steps = []
+    brokers_first = sorted(restarts, key=lambda n: "controller" in cluster.service(n).node.roles)
+    for name in brokers_first:
+        service = cluster.service(name)
+        risks = _risk(admin, int(service.node.node_id or 0))
+        if risks:  # a replica fell behind since the roll began
+            raise RollRefused(f"stopping {name}: {risks[0]}")
+        started = time.monotonic()
+        assert service.process is not None
+        service.process.send_signal(signal.SIGTERM)
+        service.process.wait(timeout=STOP_GRACE_S)
+        install({name: new.rendered[name]})
+        service.node = planned[name]
+        if cluster.keyring is not None:
+            install_secrets(new.plan, cluster.keyring)
+        cluster.restart(service, timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while (left := _under_replicated(admin)) != 0:
+            if time.monotonic() > deadline:
+                raise ClusterError(
+                    f"{name} restarted, but {left} partition(s) are still under-replicated "
+                    f"after {timeout_s:g} s; the roll stops here (see {service.log})"
+                )
+            time.sleep(0.5)
+        steps.append(Step(name, time.monotonic() - started))
+        say(f"  rolled {name} in {steps[-1].seconds:.1f} s: 0 under-replicated partitions")
+    cluster.plan = new.plan
+    return steps
+
+
+# -- a roll asked of a running `up --local`, which owns the JVMs: files under <out>/roll/
+# (request.json, progress.log, result.json) and SIGHUP, as a daemon reloads.
+
+
+def _dir(out: Path) -> Path:
+    return out / "roll"
+
+
+def request(out: Path, spec: str, pid: int) -> None:
+    """Ask the runtime `pid` serving `out` to roll to `spec`."""
+    where = _dir(out)
+    if (where / "request.json").exists():
+        raise RollRefused(f"a roll is in progress (see {where}/progress.log)")
+    where.mkdir(exist_ok=True)
+    for stale in ("progress.log", "result.json"):
+        (where / stale).unlink(missing_ok=True)
+    (where / "request.json").write_text(json.dumps({"spec": spec}))
+    os.kill(pid, signal.SIGHUP)
+
+
+def requested(out: Path) -> str | None:
+    path = _dir(out) / "request.json"
+    return json.loads(path.read_text())["spec"] if path.exists() else None
+
+
+def progress(out: Path, line: str) -> None:
+    with (_dir(out) / "progress.log").open("a") as log:
+        log.write(line + "\n")
+
+
+def finish(out: Path, ok: bool, message: str) -> None:
+    (_dir(out) / "result.json").write_text(json.dumps({"ok": ok, "message": message}))
+    (_dir(out) / "request.json").unlink(missing_ok=True)
+
+
+def follow(out: Path, say: Callable[[str], None], timeout_s: float) -> tuple[bool, str]:
+    """Each progress line as the runtime writes it, then its result."""
+    deadline, shown = time.monotonic() + timeout_s, 0
+    log, result = _dir(out) / "progress.log", _dir(out) / "result.json"
+    while True:
+        lines = log.read_text().splitlines() if log.exists() else []
+        for line in lines[shown:]:
+            say(line)
+        shown = len(lines)
+        if result.exists() and not (_dir(out) / "request.json").exists():
+            found = json.loads(result.read_text())
+            return found["ok"], found["message"]
+        if time.monotonic() > deadline:
+            return False, f"no result after {timeout_s:g} s; the roll may go on: see {log}"
+        time.sleep(0.3)
