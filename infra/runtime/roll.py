@@ -44,10 +44,24 @@ class Step:
 
 
 def _min_isr(admin: AdminClient, topics: list[str]) -> dict[str, int]:
-    resources = [ConfigResource(ResourceType.TOPIC, t) for t in topics]
-    found = {}
-    for resource, future in admin.describe_configs(resources, request_timeout=TIMEOUT_S).items():
-        found[resource.name] = int(future.result(timeout=TIMEOUT_S)["min.insync.replicas"].value)
+    """Each topic's min.insync.replicas. A topic just created may be unknown yet to the
+    broker asked (metadata reaches brokers one by one): asked again, for a while."""
+    found: dict[str, int] = {}
+    deadline = time.monotonic() + TIMEOUT_S
+    while len(found) < len(topics):
+        resources = [ConfigResource(ResourceType.TOPIC, t) for t in topics if t not in found]
+        for resource, future in admin.describe_configs(resources).items():
+            try:
+                config = future.result(timeout=TIMEOUT_S)
+            except KafkaException as err:
+                if time.monotonic() > deadline:
+                    raise RollRefused(
+                        f"cannot read {resource.name}'s min.insync.replicas: {err.args[0].str()}"
+                    ) from None
+                continue
+            found[resource.name] = int(config["min.insync.replicas"].value)
+        if len(found) < len(topics):
+            time.sleep(0.5)
     return found
 
 

@@ -10,6 +10,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,8 +18,9 @@ from pathlib import Path
 
 import orjson
 import yaml
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
+from consumers.produce import demo_lines
 from infra.build import Built, build
 from infra.model.topology import LOCAL_PORT_BLOCK, PORT_OFFSETS, Placement
 from infra.render.files import install
@@ -167,3 +169,48 @@ class Deployment:
     @property
     def log(self) -> str:
         return self.stderr_path.read_text()
+
+
+class Feeder:
+    """An idempotent acks=all producer writing numbered demo lines to `topic` in a
+    thread, as a log shipper would: what was acknowledged, and every delivery error."""
+
+    def __init__(self, login: dict[str, str], bootstrap: str, topic: str = "logs.raw"):
+        self.settings = {
+            **login, "bootstrap.servers": bootstrap, "enable.idempotence": True,
+            "acks": "all", "linger.ms": 5, "log_level": 0,
+        }  # fmt: skip
+        self.topic = topic
+        self.acked: set[int] = set()
+        self.errors: list[str] = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run)
+        self.unflushed = 0
+
+    def _delivered(self, err, msg) -> None:
+        if err is None:
+            self.acked.add(int(msg.key()))
+        else:
+            self.errors.append(err.str())
+
+    def _run(self) -> None:
+        producer = Producer(self.settings)
+        seq = 0
+        while not self.stopping.is_set():
+            for line in demo_lines(500, seq):
+                key = str(seq).encode()
+                producer.produce(self.topic, key=key, value=line, on_delivery=self._delivered)
+                seq += 1
+            producer.poll(0)
+            time.sleep(0.05)
+        self.unflushed = producer.flush(60)
+
+    def start(self) -> Feeder:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop producing and wait for every outstanding delivery report."""
+        self.stopping.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=90)

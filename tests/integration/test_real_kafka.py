@@ -12,15 +12,12 @@ import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from consumers.produce import demo_lines
 from infra.build import build
 from infra.provision.components import kafka as kafka_component
 from infra.runtime.local import create_topics
@@ -28,6 +25,7 @@ from tests.conftest import EXAMPLE_SPECS, REPO, plaintext
 from tests.integration.conftest import TEST_BROKER
 from tests.integration.kafka_helpers import (
     Deployment,
+    Feeder,
     demo_seqs,
     local_cluster,
     read_topic,
@@ -102,35 +100,8 @@ def test_a_broker_killed_under_load_loses_no_acknowledged_record(spec, tmp_path)
         )
         create_topics(cluster.admin_config(), built)  # logs.raw with RF 3 and min ISR 2, as planned
         deployment = Deployment(tmp_path, "--config", config, "--processes", "3")
-        acked: set[int] = set()
-        stop = threading.Event()
-
-        def on_delivery(err, msg):
-            if err is None:
-                acked.add(int(msg.key()))
-
-        def produce():
-            producer = Producer(
-                {
-                    **ingest_login,
-                    "bootstrap.servers": cluster.bootstrap,
-                    "enable.idempotence": True,
-                    "acks": "all",
-                    "linger.ms": 5,
-                    "log_level": 0,
-                }
-            )
-            seq = 0
-            while not stop.is_set():
-                for line in demo_lines(500, seq):
-                    producer.produce(
-                        "logs.raw", key=str(seq).encode(), value=line, on_delivery=on_delivery
-                    )
-                    seq += 1
-                producer.poll(0)
-                time.sleep(0.05)
-            assert producer.flush(60) == 0
-
+        feeder = Feeder(ingest_login, cluster.bootstrap)
+        acked = feeder.acked
         try:
             wait_for(
                 lambda: len(deployment.owned()) == partitions,
@@ -140,7 +111,6 @@ def test_a_broker_killed_under_load_loses_no_acknowledged_record(spec, tmp_path)
                     f"supervisor: {deployment.log.strip().splitlines()[-3:]})"
                 ),
             )
-            feeder = threading.Thread(target=produce)
             feeder.start()
             wait_for(lambda: len(acked) > 5_000, 60, "records flowing")
             victim = cluster.service("kafka-2")
@@ -161,8 +131,7 @@ def test_a_broker_killed_under_load_loses_no_acknowledged_record(spec, tmp_path)
                 "kafka-2 back in every ISR",
             )
             time.sleep(2)
-            stop.set()
-            feeder.join(timeout=90)
+            feeder.stop()
             parsed = wait_for(
                 lambda: (
                     (r := read_topic(cluster.bootstrap, "logs.parsed", 3, login=admin_login))
@@ -173,8 +142,9 @@ def test_a_broker_killed_under_load_loses_no_acknowledged_record(spec, tmp_path)
                 lambda: _unparsed(cluster.bootstrap, acked, deployment, admin_login),
             )
         finally:
-            stop.set()
+            feeder.stop()
             code = deployment.stop()
+    assert feeder.unflushed == 0
     delivered = demo_seqs(parsed)
     assert not acked - delivered, f"lost {len(acked - delivered)} acknowledged records"
     assert len(acked) > during > 5_000  # the producer went on while kafka-2 was down
