@@ -45,6 +45,7 @@ from infra.runtime.roll import RollRefused, finish, progress, requested, roll
 REPO = Path(__file__).resolve().parents[2]
 EXIT_FAILED = 1
 TOPIC_TIMEOUT_S = 30
+MEMBER_GRACE_S = 60  # a supervisor's workers finish their batch and commit
 
 
 @dataclass
@@ -169,9 +170,7 @@ class LocalRuntime:
             install(new.rendered)
             for member in self.members:
                 if old_files.get(str(member.config)) != member.config.read_text():
-                    assert member.process is not None
-                    member.process.send_signal(signal.SIGTERM)
-                    member.process.wait(timeout=60)
+                    self.stop_member(member)
                     self.start_member(member)
                     say(f"  restarted group {member.group} on {member.node} with its new file")
             self.built = new
@@ -267,19 +266,27 @@ class LocalRuntime:
             return EXIT_FAILED
         return self.teardown()
 
+    def stop_member(self, member: Member, signalled: bool = False) -> bool:
+        """SIGTERM (unless sent already), 60 s to finish its batch and commit, then
+        SIGKILL; True if it exited cleanly."""
+        if member.process is None:
+            return True
+        if not signalled and member.process.poll() is None:
+            member.process.send_signal(signal.SIGTERM)
+        try:
+            return member.process.wait(timeout=MEMBER_GRACE_S) == 0
+        except subprocess.TimeoutExpired:
+            member.process.kill()
+            member.process.wait()
+            return False
+
     def teardown(self) -> int:
         clean = True
-        for member in self.members:
+        for member in self.members:  # all at once, then each waited for
             if member.process and member.process.poll() is None:
                 member.process.send_signal(signal.SIGTERM)
         for member in self.members:
-            if member.process:
-                try:
-                    clean &= member.process.wait(timeout=60) == 0
-                except subprocess.TimeoutExpired:
-                    member.process.kill()
-                    member.process.wait()
-                    clean = False
+            clean &= self.stop_member(member, signalled=True)
         clean &= self.cluster.stop()
         self.console.print("stopped: " + ("everything exited cleanly" if clean else "not cleanly"))
         return 0 if clean else EXIT_FAILED
