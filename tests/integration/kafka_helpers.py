@@ -103,6 +103,19 @@ def demo_seqs(records) -> set[int]:
     return {int(orjson.loads(v)["structured_data"]["demo@32473"]["seq"]) for v, _ in records}
 
 
+def wait_parsed(bootstrap: str, acked: set[int], login: dict[str, str], what, timeout_s=180):
+    """logs.parsed, read again until it holds every acknowledged demo line."""
+    return wait_for(
+        lambda: (
+            (r := read_topic(bootstrap, "logs.parsed", 3, login=login))
+            and acked <= demo_seqs(r)
+            and r
+        ),
+        timeout_s,
+        what,
+    )
+
+
 def wait_for(predicate, timeout_s: float, what, interval: float = 0.2):
     """predicate()'s first truthy value; `what` (text, or a callable for the state at the
     deadline) names what timed out."""

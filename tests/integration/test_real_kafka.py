@@ -30,6 +30,7 @@ from tests.integration.kafka_helpers import (
     local_cluster,
     read_topic,
     wait_for,
+    wait_parsed,
 )
 
 
@@ -132,13 +133,10 @@ def test_a_broker_killed_under_load_loses_no_acknowledged_record(spec, tmp_path)
             )
             time.sleep(2)
             feeder.stop()
-            parsed = wait_for(
-                lambda: (
-                    (r := read_topic(cluster.bootstrap, "logs.parsed", 3, login=admin_login))
-                    and acked <= demo_seqs(r)
-                    and r
-                ),
-                180,
+            parsed = wait_parsed(
+                cluster.bootstrap,
+                acked,
+                admin_login,
                 lambda: _unparsed(cluster.bootstrap, acked, deployment, admin_login),
             )
         finally:

@@ -38,8 +38,8 @@ from tests.integration.kafka_helpers import (
     Feeder,
     demo_seqs,
     free_port_block,
-    read_topic,
     wait_for,
+    wait_parsed,
 )
 
 SPEC = yaml.safe_load((REPO / "specs/three-node-kraft.yaml").read_text())
@@ -135,15 +135,7 @@ def test_a_broker_config_change_rolls_node_by_node_and_loses_nothing(running, tm
         feeder.stop()
         watcher.join(timeout=30)
         admin = logins["admin"]
-        parsed = wait_for(
-            lambda: (
-                (r := read_topic(cluster.bootstrap, "logs.parsed", 3, login=admin))
-                and acked <= demo_seqs(r)
-                and r
-            ),
-            180,
-            "every acknowledged record parsed",
-        )
+        parsed = wait_parsed(cluster.bootstrap, acked, admin, "every acknowledged record parsed")
     finally:
         feeder.stop()
         code = deployment.stop()
