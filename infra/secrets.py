@@ -29,7 +29,13 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from consumers.properties import parse
 from infra.model.plan import NodePlan, Plan, SecretFile
-from infra.model.security import ADMIN, KEYSTORE, PASSWORDS, TRUSTSTORE
+from infra.model.security import (
+    ADMIN,
+    KEYSTORE,
+    PASSWORDS,
+    TRUSTSTORE,
+    node_common_name,
+)
 
 CA_DAYS = 3650
 NODE_DAYS = 825  # what browsers accept at most; rotate before, with a rolling change
@@ -201,16 +207,23 @@ class Keyring:
         wanted = node_names(node)
         if item in self.store:
             _key, cert, _chain = pkcs12.load_key_and_certificates(self.store[item], password)
-            if cert is not None and certificate_names(cert) == wanted:
+            if (
+                cert is not None
+                and certificate_names(cert) == wanted
+                and cert.subject == self._node_subject()
+            ):
                 return self.store[item]
         data = self._issue(node, wanted, password)
         self._put(item, data, f"a certificate of {node.name} for {', '.join(sorted(wanted))}")
         return data
 
+    def _node_subject(self) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, node_common_name(self.cluster))])
+
     def _issue(self, node: NodePlan, names: set[str], password: bytes) -> bytes:
         ca_key, ca = self.ca()
         key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, node.containers["kafka"])])
+        subject = self._node_subject()
         alternative: list[x509.GeneralName] = []
         for name in sorted(names):
             try:

@@ -18,6 +18,7 @@ from infra.model.spec import Node, Security
 from infra.model.topology import CONTROLLER, EXTERNAL, INTERNAL, Topology, is_kafka_node
 
 ADMIN = "admin"
+SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule required"
 INGEST = "ingest"
 SCRAM_ITERATIONS = 8192  # RFC 7677 asks at least 4096; Kafka's own default
 KEYSTORE, TRUSTSTORE, PASSWORDS = "keystore", "truststore", "passwords"
@@ -83,12 +84,19 @@ def secret_files(topology: Topology, node: Node, services: dict[str, str]) -> li
     return files
 
 
+def node_common_name(cluster: str) -> str:
+    """The subject CN of every Kafka node's certificate. One principal for all of them
+    (Strimzi's brokers share one too), so super.users stays as it is when a node comes
+    or goes; each certificate names its own node in its subject alternative names."""
+    return f"{cluster} Kafka node"
+
+
 def principal(topology: Topology, node: Node) -> str | None:
     """The node certificate's subject, as Kafka's default mapping names its principal."""
     security = topology.spec.locks
     if security is None or not security.tls or not is_kafka_node(node):
         return None
-    return f"User:CN={topology.container(node, 'kafka')}"
+    return f"User:CN={node_common_name(topology.spec.cluster.name)}"
 
 
 # -- users and ACLs
@@ -184,7 +192,7 @@ def connection(topology: Topology, node: Node, service: str, user: str | None) -
 def _jaas(topology: Topology, node: Node, security: Security) -> Settings:
     """SCRAM on the client listeners: INTERNAL logs in as the admin (inter-broker)."""
     passwords = secret_path(topology, node, "kafka", PASSWORDS)
-    module = "org.apache.kafka.common.security.scram.ScramLoginModule required"
+    module = SCRAM_LOGIN
     mechanism = security.mechanism or ""
     login = f'username="{ADMIN}" password="{reference(passwords, "admin.password")}";'
     return {
@@ -204,8 +212,8 @@ def _jaas(topology: Topology, node: Node, security: Security) -> Settings:
 
 def _authorizer(topology: Topology) -> Settings:
     kraft = topology.spec.cluster.mode == "kraft"
-    nodes = [n for n in topology.spec.nodes if principal(topology, n)]
-    supers = [f"User:{ADMIN}"] + [p for n in nodes if (p := principal(topology, n))]
+    nodes = {p for n in topology.spec.nodes if (p := principal(topology, n))}
+    supers = [f"User:{ADMIN}", *sorted(nodes)]
     return {
         "authorizer.class.name": Derived(
             value="org.apache.kafka.metadata.authorizer.StandardAuthorizer"
