@@ -33,6 +33,7 @@ from infra.model.security import (
     ADMIN,
     KEYSTORE,
     PASSWORDS,
+    SCRAM_LOGIN,
     TRUSTSTORE,
     node_common_name,
 )
@@ -333,6 +334,30 @@ def trusting(settings: dict[str, str], ca_file: Path) -> dict[str, str]:
     if not settings.get("security.protocol", "").endswith("SSL"):
         return settings
     return {**settings, "ssl.ca.location": str(ca_file)}
+
+
+def java_client(settings: dict[str, str]) -> dict[str, str]:
+    """librdkafka client `settings` (with the CA as `ssl.ca.location`) as a Java client's
+    properties, for Kafka's own tools (`--command-config`)."""
+    java = {"bootstrap.servers": settings["bootstrap.servers"]}
+    if "security.protocol" in settings:
+        java["security.protocol"] = settings["security.protocol"]
+    if "sasl.mechanism" in settings:
+        login = f'username="{settings["sasl.username"]}" password="{settings["sasl.password"]}"'
+        java |= {
+            "sasl.mechanism": settings["sasl.mechanism"],
+            "sasl.jaas.config": f"{SCRAM_LOGIN} {login};",
+        }
+    if "ssl.ca.location" in settings:
+        java["ssl.truststore.type"] = "PEM"
+        java["ssl.truststore.location"] = settings["ssl.ca.location"]
+    return java
+
+
+def write_private_properties(path: Path, values: dict[str, str]) -> Path:
+    """`values` as a properties file only its owner reads."""
+    _write_private(path, _properties(values))
+    return path
 
 
 def write_client_files(

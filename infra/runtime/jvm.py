@@ -27,8 +27,10 @@ CONFIG_COMMAND = "kafka.admin.ConfigCommand"  # ZooKeeper mode: SCRAM users befo
 ZOOKEEPER_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 
 
-def log_config(release: Release) -> Path:
-    return LOGGING / ("log4j2.xml" if release.logging == "log4j2" else "log4j.properties")
+def log_config(release: Release, tool: bool = False) -> Path:
+    """A node's logging (everything to stdout), or an admin tool's (warnings to stderr)."""
+    name = "log4j2.xml" if release.logging == "log4j2" else "log4j.properties"
+    return LOGGING / (f"tools-{name}" if tool else name)
 
 
 def log_flag(release: Release, config: Path | str) -> str:
@@ -43,12 +45,14 @@ def heap_flags(service: str, mb: int) -> list[str]:
     return [f"-Xms{mb}m", f"-Xmx{mb}m"] if service == "kafka" else [f"-Xmx{mb}m"]
 
 
-def java(release: Release, libs: Path, main: str, args: list[str], heap: list[str]) -> list[str]:
+def java(
+    release: Release, libs: Path, main: str, args: list[str], heap: list[str], tool: bool = False
+) -> list[str]:
     return [
         "java",
         *heap,
         *PERFORMANCE_OPTS,
-        log_flag(release, log_config(release)),
+        log_flag(release, log_config(release, tool)),
         "-cp",
         f"{libs}/*",
         main,

@@ -9,6 +9,7 @@ leaves nothing half-made. Later calls read the cache and work offline.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -20,10 +21,18 @@ from infra.kafka.releases import Release
 
 POM = Path(__file__).parent / "maven" / "kafka.xml"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kafka-log-cluster"
-# Classes a broker, its storage tool and (3.9) its ZooKeeper start from.
-MAIN_CLASSES = ("kafka/Kafka.class", "kafka/tools/StorageTool.class")
+# Classes a broker, its storage tool, the admin tools a roll and a rebalance run, and
+# (3.9) its ZooKeeper start from.
+MAIN_CLASSES = (
+    "kafka/Kafka.class",
+    "kafka/tools/StorageTool.class",
+    "org/apache/kafka/tools/reassign/ReassignPartitionsCommand.class",
+    "org/apache/kafka/tools/MetadataQuorumCommand.class",
+)
 ZOOKEEPER_MAIN = "org/apache/zookeeper/server/quorum/QuorumPeerMain.class"
-COMPLETE = ".complete"  # written last: its presence means every check passed
+# Written last: the POM's digest, then the jars. Its presence with this POM's digest
+# means every check passed for this POM; a changed POM resolves again.
+COMPLETE = ".complete"
 
 
 class MavenError(RuntimeError):
@@ -65,11 +74,17 @@ def _resolve(release: Release, into: Path) -> None:
         raise MavenError(f"Maven could not resolve Kafka {release.version}: {why}")
 
 
+def _pom_digest() -> str:
+    return "pom sha256:" + hashlib.sha256(POM.read_bytes()).hexdigest()
+
+
 def kafka_libs(release: Release, cache: Path = CACHE) -> Path:
-    """The release's classpath directory, resolved from Maven Central the first time."""
+    """The release's classpath directory, resolved from Maven Central the first time
+    (and again when the POM changes)."""
     home = cache / f"kafka-{release.version}"
     libs = home / "libs"
-    if (home / COMPLETE).exists():
+    complete = home / COMPLETE
+    if complete.exists() and complete.read_text().partition("\n")[0] == _pom_digest():
         return libs
     home.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=home, prefix="resolving-") as scratch:
@@ -78,5 +93,6 @@ def kafka_libs(release: Release, cache: Path = CACHE) -> Path:
         _check(fresh, release)
         shutil.rmtree(libs, ignore_errors=True)  # an earlier run's unchecked leftovers
         fresh.rename(libs)
-    (home / COMPLETE).write_text("".join(f"{j.name}\n" for j in sorted(libs.glob("*.jar"))))
+    jars = "".join(f"{j.name}\n" for j in sorted(libs.glob("*.jar")))
+    complete.write_text(f"{_pom_digest()}\n{jars}")
     return libs
