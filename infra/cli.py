@@ -21,6 +21,7 @@ from infra.problems import EXIT_BAD_INPUT, InputError
 from infra.render.files import write
 from infra.render.inventory import inventory_json
 from infra.render.plan_table import plan_table
+from infra.runtime.rebalance import DEFAULT_THROTTLE_MB
 
 
 def _built(spec: str, placement: Placement = DOCKER) -> Built:
@@ -96,6 +97,42 @@ def roll(args: argparse.Namespace, console: Console) -> int:
     ok, message = follow(args.out, console.print, args.timeout)
     console.print(f"roll: {message}" if ok else f"[red]roll: {message}[/red]")
     return 0 if ok else 1
+
+
+def rebalance(args: argparse.Namespace, console: Console) -> int:
+    from rich.progress import Progress
+
+    from infra.runtime.cluster import ClusterError
+    from infra.runtime.rebalance import Running
+    from infra.runtime.rebalance import rebalance as move
+    from infra.runtime.tools import KafkaTools
+
+    try:
+        running = Running.local(args.out)
+        weights = running.weights(args.drain)
+        tools = KafkaTools(running.release, running.admin, args.out / "clients")
+        with Progress(console=console) as bar:
+            task = bar.add_task("partitions moved", total=None)
+            move(
+                running.admin, tools, weights, args.out, console.print,
+                lambda p: bar.update(task, completed=p.done, total=p.total),
+                args.throttle * 1_000_000,
+            )  # fmt: skip
+        held = running.shares()
+    except KeyboardInterrupt:
+        print(
+            "rebalance: stopped following; Kafka goes on moving (throttled): run rebalance "
+            "again to follow it to the end and clear the throttles",
+            file=sys.stderr,
+        )
+        return 130
+    except ClusterError as err:
+        print(f"rebalance: {err}", file=sys.stderr)
+        return 1
+    for name, (node_id, cores) in running.brokers.items():
+        weight = f"{cores} cores" if weights[node_id] else "drained"
+        console.print(f"  {name} (node {node_id}, {weight}): {held[name]} replicas")
+    return 0
 
 
 def keyring(args: argparse.Namespace, console: Console) -> int:
@@ -248,6 +285,22 @@ def _parser() -> argparse.ArgumentParser:
     roll_verb.add_argument(
         "--timeout", type=float, default=900.0, help="seconds to wait for the result"
     )
+    rebalance_verb = verbs.add_parser(
+        "rebalance",
+        help="move partitions so each broker carries its core-weighted share",
+        description="Through Kafka's reassignment (kafka-reassign-partitions.sh), as few "
+        "replicas as it takes, throttled, with a progress bar. Ctrl-C stops following, not "
+        "the moves: run it again to follow them to the end (it clears the throttles). "
+        "--drain NODE empties a broker, before a roll removes it. Exit 0: balanced; 1: "
+        "refused or failed; 130: interrupted, the moves go on.",
+    )
+    rebalance_verb.add_argument("--local", action="store_true", required=True, help="up --local's")
+    rebalance_verb.add_argument("--out", type=Path, default=Path("build/local"), help="its --out")
+    rebalance_verb.add_argument("--drain", metavar="NODE", help="move every replica off NODE")
+    rebalance_verb.add_argument(
+        "--throttle", type=int, default=DEFAULT_THROTTLE_MB, metavar="MB",
+        help=f"MB/s per broker (default {DEFAULT_THROTTLE_MB})",
+    )  # fmt: skip
     keyring_verb = verbs.add_parser(
         "keyring",
         help="the stack's secret config keyring, filled for SPEC",
@@ -351,7 +404,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     for verb, run in (
         (plan_verb, plan), (render_verb, render), (check_verb, check), (up_verb, up),
-        (roll_verb, roll), (keyring_verb, keyring), (jars_verb, jars), (plan_diff_verb, diff),
+        (roll_verb, roll), (rebalance_verb, rebalance), (keyring_verb, keyring),
+        (jars_verb, jars), (plan_diff_verb, diff),
         (diff_verb, release_diff),
         (catalogs_verb, catalogs),
         (verify_verb, verify), (ci_verb, ci), (teardown_verb, teardown),
