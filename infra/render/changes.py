@@ -21,6 +21,7 @@ from infra.render.files import Rendered, RenderedFile
 ONLINE = "online"  # a running cluster takes it (admin API, or a new container of its own)
 RESTART = "restart"  # the node's service restarts with the new files
 REFUSED = "refused"  # no rolling change gets there; the reason says what would
+FIXED_VOTERS = "a quorum voter: the voters are fixed at format (controller.quorum.voters)"
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,10 @@ def _node_changes(old: Plan, new: Plan, old_files: Rendered, new_files: Rendered
     for node in new.nodes:
         was = before.get(node.name)
         if was is None:
-            yield Change(node.name, "a new node", ONLINE, "started; `rebalance` moves partitions")
+            if "controller" in node.roles:
+                yield Change(node.name, "a new controller", REFUSED, FIXED_VOTERS)
+            else:
+                yield Change(node.name, "a new node", ONLINE, "roll starts it; rebalance fills it")
             continue
         if was.node_id != node.node_id:
             yield Change(
@@ -102,16 +106,20 @@ def _node_changes(old: Plan, new: Plan, old_files: Rendered, new_files: Rendered
             elif files[file.name].content != file.content:
                 yield from _file_changes(files[file.name], file, new, node)
     for name, node in before.items():
-        if name not in {n.name for n in new.nodes}:
-            holds = "broker" in node.roles
+        if name in {n.name for n in new.nodes}:
+            continue
+        if "controller" in node.roles:
+            yield Change(name, "removed", REFUSED, FIXED_VOTERS)
+        elif "broker" in node.roles:
             yield Change(
                 name,
                 "removed",
-                REFUSED if holds else ONLINE,
-                "it holds replicas: empty it first (`rebalance --drain`, issue 13)"
-                if holds
-                else "nothing is stored on it",
+                ONLINE,
+                "stopped and unregistered once it holds no replica: `rebalance --drain` "
+                "empties it (roll checks)",
             )
+        else:
+            yield Change(name, "removed", ONLINE, "nothing is stored on it")
 
 
 def _topic_changes(old: Plan, new: Plan):
@@ -127,7 +135,10 @@ def _topic_changes(old: Plan, new: Plan):
             yield Change(where, f"partitions {had} -> {partitions}", ONLINE, "create_partitions")
         elif partitions < had:
             yield Change(
-                where, f"partitions {had} -> {partitions}", REFUSED, "Kafka never removes one"
+                where,
+                f"partitions {had} -> {partitions}",
+                REFUSED,
+                f"Kafka never removes one: keep them with `partitions: {had}` on the topic",
             )
         rf, had_rf = topic.replication_factor.value, was.replication_factor.value
         if rf != had_rf:
@@ -135,7 +146,7 @@ def _topic_changes(old: Plan, new: Plan):
                 where,
                 f"replication factor {had_rf} -> {rf}",
                 REFUSED,
-                "a reassignment of every partition (`rebalance`, issue 13)",
+                "a reassignment of every partition: not planned yet",
             )
         for key in sorted(topic.config.keys() | was.config.keys()):
             now, then = topic.config.get(key), was.config.get(key)

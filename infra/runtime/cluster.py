@@ -179,7 +179,7 @@ class LocalCluster:
                 )
                 self._zookeeper_admin()
             if self.plan.cluster.mode == "kraft":
-                self._format_storage()
+                self._format_storage(self.of("kafka"))
             self._start_all(self.of("kafka"))
             self._wait("every planned broker to register", self._brokers_ready, timeout_s)
             if self.keyring is not None:
@@ -242,11 +242,11 @@ class LocalCluster:
         main = jvm.KAFKA_MAIN if service.kind == "kafka" else jvm.ZOOKEEPER_MAIN
         return jvm.java(self.release, self.libs, main, [service.config], heap)
 
-    def _format_storage(self) -> None:
+    def _format_storage(self, services: list[Service]) -> None:
         """KRaft storage, once per data dir (--ignore-formatted), all nodes at once."""
         assert self.libs is not None
         running = []
-        for service in self.of("kafka"):
+        for service in services:
             args = [
                 "format",
                 "-t",
@@ -339,6 +339,24 @@ class LocalCluster:
             raise ClusterError(f"{service.name} is still running (pid {service.process.pid})")
         self._start_all([service])
         self._wait(f"{service.name} to rejoin", self._brokers_ready, timeout_s)
+
+    def add(self, node: NodePlan, timeout_s: float = START_TIMEOUT_S) -> Service:
+        """A new broker (its files installed) started into the running cluster."""
+        service = Service(node, "kafka", Path(node.config_dir) / "kafka.log")
+        self.services.append(service)
+        if self.plan.cluster.mode == "kraft":
+            self._format_storage([service])
+        self._start_all([service])
+        self._wait(f"{service.name} to register", self._brokers_ready, timeout_s)
+        return service
+
+    def remove(self, name: str, grace_s: float = STOP_GRACE_S) -> bool:
+        """A broker stopped and out of the cluster's services; True if it stopped cleanly.
+        Its data directory stays where it was."""
+        service = self.service(name)
+        clean = self._stop_all([service], grace_s) if service.process else True
+        self.services.remove(service)
+        return clean
 
     # -- stop
 

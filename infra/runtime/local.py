@@ -22,15 +22,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
 from consumers.produce import demo_lines, produce
-from consumers.properties import to_property
 from consumers.settings import prefixed, read_file
 from infra.build import Built, build
 from infra.model.security import INGEST
@@ -40,11 +37,11 @@ from infra.render.files import install
 from infra.render.inventory import build_inventory
 from infra.runtime.cluster import ClusterError, LocalCluster
 from infra.runtime.maven import MavenError
-from infra.runtime.roll import RollRefused, finish, progress, requested, roll
+from infra.runtime.roll import finish, progress, requested, roll, summary
+from infra.runtime.topics import create_topics
 
 REPO = Path(__file__).resolve().parents[2]
 EXIT_FAILED = 1
-TOPIC_TIMEOUT_S = 30
 MEMBER_GRACE_S = 60  # a supervisor's workers finish their batch and commit
 
 
@@ -71,29 +68,6 @@ class Member:
         except OSError:
             return "no log"
         return lines[-1][:80] if lines else "an empty log"
-
-
-def create_topics(admin_config: dict[str, str], built: Built) -> list[str]:
-    """The planned topics with their planned partitions, replication and configs; the
-    names of those that were already there (left as they are)."""
-    admin = AdminClient({**admin_config, "log_level": 0})
-    existing = admin.list_topics(timeout=10).topics
-    wanted = [
-        NewTopic(
-            topic.name,
-            int(topic.partitions.value),
-            int(topic.replication_factor.value),
-            config={k: to_property(d.value) for k, d in topic.config.items()},
-        )
-        for topic in built.plan.topics
-        if topic.name not in existing
-    ]
-    for name, future in admin.create_topics(wanted, request_timeout=TOPIC_TIMEOUT_S).items():
-        try:
-            future.result(timeout=TOPIC_TIMEOUT_S)
-        except KafkaException as err:
-            raise ClusterError(f"topic {name}: {err.args[0].str()}") from None
-    return [t.name for t in built.plan.topics if t.name in existing]
 
 
 def members(built: Built) -> list[Member]:
@@ -163,19 +137,31 @@ class LocalRuntime:
 
         try:
             new = build(spec, placement=self.placement)
-            if {m.group for m in members(new)} != {m.group for m in self.members}:
-                raise RollRefused("groups added or removed: restart up --local for them")
             steps = roll(self.cluster, self.built, new, say)
             old_files = {f.path: f.content for fs in self.built.rendered.values() for f in fs}
-            install(new.rendered)
-            for member in self.members:
-                if old_files.get(str(member.config)) != member.config.read_text():
+            # The Kafka nodes' files are in place (roll wrote each before its start).
+            install({n: [f for f in fs if f.service.startswith("consumer:")]
+                     for n, fs in new.rendered.items()})  # fmt: skip
+            running = {(m.node, m.group): m for m in self.members}
+            planned = {(m.node, m.group): m for m in members(new)}
+            for key in running.keys() - planned.keys():
+                self.stop_member(running[key])
+                say(f"  stopped group {key[1]} on {key[0]}: no longer planned there")
+            for key, member in planned.items():
+                if key not in running:
+                    self.start_member(member)
+                    say(f"  started group {key[1]} on {key[0]}")
+                elif old_files.get(str(member.config)) != member.config.read_text():
+                    member.process = running[key].process
                     self.stop_member(member)
                     self.start_member(member)
-                    say(f"  restarted group {member.group} on {member.node} with its new file")
+                    say(f"  restarted group {key[1]} on {key[0]} with its new file")
+                else:
+                    member.process = running[key].process
+            self.members = list(planned.values())
             self.built = new
             self.write_inventory()
-            finish(self.out, True, f"rolled {len(steps)} Kafka node(s) to {spec}")
+            finish(self.out, True, f"{summary(steps)} to {spec}")
         except InputError as err:
             finish(self.out, False, "; ".join(err.lines()))
         except ClusterError as err:  # RollRefused among them

@@ -1,14 +1,16 @@
 """A changed spec applied to a running local cluster, one Kafka node at a time.
 
-The nodes `diff` says must restart are taken brokers first, then controllers (and
-combined nodes), as Strimzi's KafkaRoller does; KafkaRoller also keeps the active
-controller for last, which needs DescribeQuorum, an admin call confluent-kafka does not
-have. Before anything stops, and again before each node stops, the roll refuses a step
-that would leave a partition the node holds below its `min.insync.replicas`, or the
-quorum without a majority; it starts only on a cluster with no under-replicated
-partition. After each start it waits, with a deadline, until the node is registered,
-the cluster has a controller and no partition is under-replicated, and says so in one
-line per node.
+New brokers start first and the topics grow to the new plan's partitions. The nodes
+`diff` says must restart are then taken brokers first, then controllers (and combined
+nodes), the active controller last, as Strimzi's KafkaRoller does (DescribeQuorum,
+through Kafka's MetadataQuorumCommand: confluent-kafka has no call for it). Removed
+brokers go last: refused while they hold a replica (`rebalance --drain` empties one),
+then stopped and unregistered. Before anything stops, and again before each node
+stops, the roll refuses a step that would leave a partition the node holds below its
+`min.insync.replicas`, or the quorum without a majority; it starts only on a cluster
+with no under-replicated partition. After each start it waits, with a deadline, until
+the node is registered, the cluster has a controller and no partition is
+under-replicated, and says so in one line per node.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from infra.build import Built
 from infra.render.changes import REFUSED, plan_diff
 from infra.render.files import install
 from infra.runtime.cluster import START_TIMEOUT_S, STOP_GRACE_S, ClusterError, LocalCluster
+from infra.runtime.tools import KafkaTools
+from infra.runtime.topics import grow_topics
 from infra.secrets import install_secrets
 
 TIMEOUT_S = 30
@@ -37,10 +41,14 @@ class RollRefused(ClusterError):
     """A roll that would lose writes or data; nothing was stopped for it."""
 
 
+ADDED, ROLLED, REMOVED = "added", "rolled", "removed"
+
+
 @dataclass(frozen=True)
 class Step:
     node: str
-    seconds: float  # from its stop to no under-replicated partition again
+    seconds: float  # a roll: from its stop to no under-replicated partition again
+    what: str  # ADDED, ROLLED or REMOVED
 
 
 def _min_isr(admin: AdminClient, topics: list[str]) -> dict[str, int]:
@@ -94,6 +102,27 @@ def _under_replicated(admin: AdminClient) -> int | None:
     return sum(len(p.isrs) < len(p.replicas) for p in partitions)
 
 
+def _held(admin: AdminClient, node_id: int) -> int:
+    """How many replicas `node_id` holds."""
+    topics = admin.list_topics(timeout=TIMEOUT_S).topics.values()
+    return sum(node_id in p.replicas for t in topics for p in t.partitions.values())
+
+
+def _next(
+    remaining: list[str], cluster: LocalCluster, leader: Callable[[], int]
+) -> tuple[str, bool]:
+    """The next node, and whether it is the active controller: brokers first, then the
+    controllers with the active one last (KafkaRoller's order), asked again before each
+    step, since leadership can move while a node restarts."""
+    roles = {name: cluster.service(name).node.roles for name in remaining}
+    brokers = [name for name in remaining if "controller" not in roles[name]]
+    if brokers:
+        return brokers[0], False
+    active = leader()
+    followers = [n for n in remaining if cluster.service(n).node.node_id != active]
+    return (followers[0], False) if followers else (remaining[0], True)
+
+
 def roll(
     cluster: LocalCluster,
     old: Built,
@@ -101,7 +130,9 @@ def roll(
     say: Callable[[str], None],
     timeout_s: float = START_TIMEOUT_S,
 ) -> list[Step]:
-    """Apply `new` to `cluster`, which runs `old` (both planned for its local placement)."""
+    """Apply `new` to `cluster`, which runs `old` (both planned for its local placement):
+    new brokers started, topics grown, changed nodes restarted one at a time, removed
+    brokers (once empty) stopped and unregistered."""
     old_plan = cluster.plan
     diff = plan_diff(old.plan, new.plan, old.rendered, new.rendered)
     refused = [c for c in diff.changes if c.effect == REFUSED]
@@ -110,6 +141,9 @@ def roll(
     if old_plan.cluster.kafka_release != new.plan.cluster.kafka_release:
         raise RollRefused("a new Kafka release: roll it with the release's jars (not built yet)")
     kafka = {s.node.name for s in cluster.of("kafka")}
+    planned = {n.name: n for n in new.plan.nodes}
+    added = [n for n in new.plan.nodes if "kafka" in n.containers and n.name not in kafka]
+    removed = [name for name in sorted(kafka) if name not in planned]
     restarts = [name for name in diff.restarts if name in kafka]
     admin = AdminClient({**cluster.admin_config(), "log_level": 0})
     behind = _under_replicated(admin)
@@ -123,15 +157,36 @@ def roll(
         raise RollRefused(
             f"{len(voters)} controller(s): the quorum has no leader while one restarts"
         )
+    for name in removed:
+        if held := _held(admin, int(cluster.service(name).node.node_id or 0)):
+            raise RollRefused(
+                f"{name} holds {held} replica(s): empty it first with python -m infra "
+                f"rebalance --local --drain {name}; nothing was stopped"
+            )
     for name in restarts:  # before anything stops
         risks = _risk(admin, int(cluster.service(name).node.node_id or 0))
         if risks:
             more = f" (and {len(risks) - 1} more)" if len(risks) > 1 else ""
             raise RollRefused(f"stopping {name}: {risks[0]}{more}; nothing was stopped")
-    planned = {n.name: n for n in new.plan.nodes}
+    if cluster.keyring is not None:  # a new node's key among them
+        install_secrets(new.plan, cluster.keyring)
+    tools = KafkaTools(cluster.release, cluster.admin_config(), cluster.out / "clients")
     steps = []
-    brokers_first = sorted(restarts, key=lambda n: "controller" in cluster.service(n).node.roles)
-    for name in brokers_first:
+    for node in added:
+        started = time.monotonic()
+        install({node.name: new.rendered[node.name]})
+        cluster.add(node, timeout_s)
+        steps.append(Step(node.name, time.monotonic() - started, ADDED))
+        say(
+            f"  started {node.name} (node id {node.node_id}) in {steps[-1].seconds:.1f} s: "
+            "python -m infra rebalance gives it its share of partitions"
+        )
+    for line in grow_topics(cluster.admin_config(), new):
+        say(line)
+    remaining = sorted(restarts, key=lambda n: "controller" in cluster.service(n).node.roles)
+    while remaining:
+        name, active = _next(remaining, cluster, tools.quorum_leader)
+        remaining.remove(name)
         service = cluster.service(name)
         risks = _risk(admin, int(service.node.node_id or 0))
         if risks:  # a replica fell behind since the roll began
@@ -142,8 +197,6 @@ def roll(
         service.process.wait(timeout=STOP_GRACE_S)
         install({name: new.rendered[name]})
         service.node = planned[name]
-        if cluster.keyring is not None:
-            install_secrets(new.plan, cluster.keyring)
         cluster.restart(service, timeout_s)
         deadline = time.monotonic() + timeout_s
         while (left := _under_replicated(admin)) != 0:
@@ -153,10 +206,35 @@ def roll(
                     f"after {timeout_s:g} s; the roll stops here (see {service.log})"
                 )
             time.sleep(0.5)
-        steps.append(Step(name, time.monotonic() - started))
-        say(f"  rolled {name} in {steps[-1].seconds:.1f} s: 0 under-replicated partitions")
+        steps.append(Step(name, time.monotonic() - started, ROLLED))
+        led = " (the active controller, last)" if active else ""
+        say(f"  rolled {name}{led} in {steps[-1].seconds:.1f} s: 0 under-replicated partitions")
+    for name in removed:
+        started = time.monotonic()
+        node = cluster.service(name).node
+        if held := _held(admin, int(node.node_id or 0)):  # moved onto it since the check
+            raise RollRefused(f"{name} holds {held} replica(s) again; it keeps running")
+        clean = cluster.remove(name)
+        if old_plan.cluster.mode == "kraft":
+            tools.unregister(int(node.node_id or 0))
+        steps.append(Step(name, time.monotonic() - started, REMOVED))
+        say(
+            f"  removed {name} (node id {node.node_id}): stopped "
+            f"{'cleanly' if clean else '(killed after its grace)'} and unregistered; its data "
+            f"stays in {node.data_dirs['kafka']}"
+        )
     cluster.plan = new.plan
     return steps
+
+
+def summary(steps: list[Step]) -> str:
+    """'rolled 3 Kafka node(s)', and the nodes added or removed."""
+    rolled = sum(s.what == ROLLED for s in steps)
+    found = [f"rolled {rolled} Kafka node(s)"]
+    for what in (ADDED, REMOVED):
+        if names := [s.node for s in steps if s.what == what]:
+            found.append(f"{what} {', '.join(names)}")
+    return "; ".join(found)
 
 
 # -- a roll asked of a running `up --local`, which owns the JVMs: files under <out>/roll/

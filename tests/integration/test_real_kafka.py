@@ -20,7 +20,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from infra.build import build
 from infra.provision.components import kafka as kafka_component
-from infra.runtime.local import create_topics
+from infra.runtime.topics import create_topics
 from tests.conftest import EXAMPLE_SPECS, REPO, plaintext
 from tests.integration.conftest import TEST_BROKER
 from tests.integration.kafka_helpers import (

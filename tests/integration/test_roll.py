@@ -30,8 +30,9 @@ from infra.build import build
 from infra.model.topology import Placement
 from infra.render.files import install
 from infra.runtime.cluster import LocalCluster
-from infra.runtime.local import create_topics
 from infra.runtime.roll import RollRefused, roll
+from infra.runtime.tools import KafkaTools
+from infra.runtime.topics import create_topics
 from tests.conftest import REPO, TEST_LOCAL_CORES
 from tests.integration.kafka_helpers import (
     Deployment,
@@ -123,6 +124,7 @@ def test_a_broker_config_change_rolls_node_by_node_and_loses_nothing(running, tm
             time.sleep(0.2)
 
     before = pids(cluster)
+    leader = KafkaTools(cluster.release, cluster.admin_config(), tmp_path).quorum_leader()
     watcher = threading.Thread(target=watch)
     lines: list[str] = []
     try:
@@ -139,7 +141,10 @@ def test_a_broker_config_change_rolls_node_by_node_and_loses_nothing(running, tm
     finally:
         feeder.stop()
         code = deployment.stop()
-    assert [s.node for s in steps] == ["kafka-1", "kafka-2", "kafka-3"]
+    # Every node, the active controller last (KafkaRoller's order): it moves only once.
+    assert sorted(s.node for s in steps) == ["kafka-1", "kafka-2", "kafka-3"]
+    assert steps[-1].node == f"kafka-{leader}"
+    assert f"  rolled kafka-{leader} (the active controller, last) in " in lines[-1]
     # Each step waited for its node to catch up: never two brokers behind at once.
     assert max(len(missing) for missing in behind) == 1, "a node stopped before one caught up"
     assert len(lines) == 3 and all(
@@ -186,12 +191,23 @@ def test_roll_local_asks_the_running_runtime_and_says_each_step(tmp_path):
         done = infra("roll", "--local", str(new), "--out", str(out))
         assert done.returncode == 0, done.stdout + done.stderr
         lines = done.stdout.splitlines()
-        assert [line.split()[1] for line in lines if line.startswith("  rolled ")] == [
-            "kafka-1", "kafka-2", "kafka-3"
-        ]  # fmt: skip
+        rolled = [line for line in lines if line.startswith("  rolled ")]
+        assert sorted(line.split()[1] for line in rolled) == ["kafka-1", "kafka-2", "kafka-3"]
+        assert "(the active controller, last)" in rolled[-1]
         assert lines[-1] == f"roll: rolled 3 Kafka node(s) to {new.resolve()}"
         after = jvm_pids(inventory)
         assert set(after.values()).isdisjoint(before.values())
+        # rebalance reads the same inventory: three equal brokers hold every replica already.
+        balanced = infra("rebalance", "--local", "--out", str(out))
+        assert balanced.returncode == 0, balanced.stdout + balanced.stderr
+        assert balanced.stdout.splitlines()[0] == "balanced already: nothing to move"
+        assert re.search(r"^  kafka-1 \(node 1, 8 cores\): \d+ replicas$", balanced.stdout, re.M)
+        consumer = infra("rebalance", "--local", "--out", str(out), "--drain", "parsers-1")
+        assert (consumer.returncode, consumer.stdout) == (1, "")
+        assert consumer.stderr == (
+            "rebalance: --drain parsers-1: not a broker of this cluster (kafka-1, kafka-2, "
+            "kafka-3)\n"
+        )
         # A change no roll can make is refused by the runtime, nothing stopped.
         inserted = copy.deepcopy(changed)
         inserted["nodes"].insert(

@@ -83,11 +83,12 @@ def test_partitions_grow_online_and_never_shrink(tmp_path):
     grown = diff(tmp_path, changed(THREE, partitions(24)), changed(THREE, partitions(48)))
     assert ("topic logs.raw", "partitions 24 -> 48", ONLINE) in rows(grown)
     shrunk = diff(tmp_path, changed(THREE, partitions(48)), changed(THREE, partitions(24)))
-    assert ("topic logs.raw", "partitions 48 -> 24", REFUSED) in rows(shrunk)
+    (shrink,) = [c for c in shrunk.changes if c.what == "partitions 48 -> 24"]
+    assert shrink.effect == REFUSED and "keep them with `partitions: 48`" in shrink.why
     assert not shrunk.safe_online
 
 
-def test_a_replication_change_and_a_removed_broker_are_refused(tmp_path):
+def test_a_replication_change_and_a_voter_change_are_refused(tmp_path):
     rf = changed(THREE, lambda s: s["topics"][1].update(replication_factor=2))
     assert ("topic logs.parsed", "replication factor 3 -> 2", REFUSED) in rows(
         diff(tmp_path, THREE, rf)
@@ -98,10 +99,16 @@ def test_a_replication_change_and_a_removed_broker_are_refused(tmp_path):
         return lambda s: s["nodes"].append(node)
 
     four = changed(THREE, add("kafka-4", ["broker"]))
+    # A broker comes and goes online: roll starts it, or stops it once drained.
+    assert ("kafka-4", "a new node", ONLINE) in rows(diff(tmp_path, THREE, four))
     without_broker = diff(tmp_path, four, THREE)
     (removed,) = [c for c in without_broker.changes if c.where == "kafka-4"]
-    assert (removed.what, removed.effect) == ("removed", REFUSED)
-    assert "it holds replicas: empty it first" in removed.why
+    assert (removed.what, removed.effect) == ("removed", ONLINE)
+    assert "once it holds no replica: `rebalance --drain`" in removed.why
+    # The quorum's voters are fixed at format: a combined or controller node cannot come or go.
+    voter = changed(THREE, add("kafka-4", ["broker", "controller"]))
+    assert ("kafka-4", "a new controller", REFUSED) in rows(diff(tmp_path, THREE, voter))
+    assert ("kafka-4", "removed", REFUSED) in rows(diff(tmp_path, voter, THREE))
     two_parsers = changed(THREE, add("parsers-2", ["consumer"]))
     assert ("parsers-2", "removed", ONLINE) in rows(diff(tmp_path, two_parsers, THREE))
 
