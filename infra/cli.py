@@ -24,6 +24,16 @@ from infra.render.plan_table import plan_table
 from infra.runtime.rebalance import DEFAULT_THROTTLE_MB
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _built(spec: str, placement: Placement = DOCKER) -> Built:
     built = build(spec, placement=placement)
     for line in built.warnings:
@@ -103,6 +113,7 @@ def rebalance(args: argparse.Namespace, console: Console) -> int:
     from rich.progress import Progress
 
     from infra.runtime.cluster import ClusterError
+    from infra.runtime.maven import MavenError
     from infra.runtime.rebalance import Running
     from infra.runtime.rebalance import rebalance as move
     from infra.runtime.tools import KafkaTools
@@ -126,7 +137,7 @@ def rebalance(args: argparse.Namespace, console: Console) -> int:
             file=sys.stderr,
         )
         return 130
-    except ClusterError as err:
+    except (ClusterError, MavenError) as err:
         print(f"rebalance: {err}", file=sys.stderr)
         return 1
     for name, (node_id, cores) in running.brokers.items():
@@ -298,7 +309,7 @@ def _parser() -> argparse.ArgumentParser:
     rebalance_verb.add_argument("--out", type=Path, default=Path("build/local"), help="its --out")
     rebalance_verb.add_argument("--drain", metavar="NODE", help="move every replica off NODE")
     rebalance_verb.add_argument(
-        "--throttle", type=int, default=DEFAULT_THROTTLE_MB, metavar="MB",
+        "--throttle", type=_positive, default=DEFAULT_THROTTLE_MB, metavar="MB",
         help=f"MB/s per broker (default {DEFAULT_THROTTLE_MB})",
     )  # fmt: skip
     keyring_verb = verbs.add_parser(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,7 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from consumers.settings import client_file
+from consumers.settings import SettingsError, client_file
 from infra.kafka.releases import RELEASES, Release
 from infra.runtime.cluster import ClusterError
 from infra.runtime.tools import KafkaTools
@@ -41,9 +41,13 @@ class RebalanceRefused(ClusterError):
     """A rebalance that cannot be done; nothing was moved for it."""
 
 
-def quotas(slots: int, partitions: int, weights: dict[int, int]) -> dict[int, int]:
+def quotas(
+    slots: int, partitions: int, weights: dict[int, int], held: Counter, load: Counter
+) -> dict[int, int]:
     """`slots` replicas over the brokers in proportion to their weights, by largest
-    remainder, none above `partitions` (one replica per partition each)."""
+    remainder, none above `partitions` (one replica per partition each). A tie goes to
+    the broker holding more of them already (`held`: nothing moves for it), then to the
+    one given least by the topics before (`load`), so ties even out across topics."""
     quota = dict.fromkeys(weights, 0)
     open_ = sorted(b for b, w in weights.items() if w > 0)
     left = slots
@@ -58,7 +62,9 @@ def quotas(slots: int, partitions: int, weights: dict[int, int]) -> dict[int, in
             continue
         for b in open_:
             quota[b] = int(exact[b])
-        by_remainder = sorted(open_, key=lambda b: (-(exact[b] - int(exact[b])), b))
+        by_remainder = sorted(
+            open_, key=lambda b: (-(exact[b] - int(exact[b])), -held[b], load[b], b)
+        )
         for b in by_remainder[: left - sum(quota[b] for b in open_)]:
             quota[b] += 1
         left = 0
@@ -70,29 +76,56 @@ def quotas(slots: int, partitions: int, weights: dict[int, int]) -> dict[int, in
     return quota
 
 
-def _topic(current: dict[int, list[int]], weights: dict[int, int]) -> dict[int, list[int]]:
-    """One topic's target: one replica at a time from the broker most above its quota to
-    the one most below, on a partition that lacks the latter, until no move is left."""
-    quota = quotas(sum(len(r) for r in current.values()), len(current), weights)
+Move = tuple[int, int, int]  # (partition, from broker, to broker)
+
+
+def _chain(target: dict[int, list[int]], count: Counter, quota: dict[int, int]) -> list[Move]:
+    """The shortest chain of moves from a broker above its quota to one below it: each
+    moves a replica of a partition to a broker that partition lacks, and every broker
+    between gives one and takes one. A direct move is a chain of one; a longer chain is
+    what is left when every partition of the broker above holds the one below already."""
+    over = sorted((b for b in count if count[b] > quota.get(b, 0)),
+                  key=lambda b: (quota.get(b, 0) - count[b], b))  # fmt: skip
+    under = {b for b in quota if count[b] < quota[b]}
+    came: dict[int, tuple[int, int] | None] = dict.fromkeys(over)  # broker -> (from, partition)
+    queue = deque(over)
+    while queue and under:
+        giver = queue.popleft()
+        for partition, replicas in target.items():
+            if giver not in replicas:
+                continue
+            for taker in sorted(quota):
+                if taker in came or taker in replicas or quota[taker] == 0:
+                    continue
+                came[taker] = (giver, partition)
+                if taker in under:
+                    chain, at = [], taker
+                    while (step := came[at]) is not None:
+                        chain.append((step[1], step[0], at))
+                        at = step[0]
+                    return chain[::-1]
+                queue.append(taker)
+    return []
+
+
+def _topic(
+    current: dict[int, list[int]], weights: dict[int, int], load: Counter
+) -> dict[int, list[int]]:
+    """One topic's target: chains of moves (`_chain`) until every broker holds its quota.
+    Each chain takes one replica off a broker above its quota and gives one to a broker
+    below, so what is in place stays and the loop ends."""
+    held = Counter(b for r in current.values() for b in r)
+    quota = quotas(sum(held.values()), len(current), weights, held, load)
+    load.update(quota)
     target = {p: list(r) for p, r in sorted(current.items())}
-    count = Counter(b for r in target.values() for b in r)
-    while True:
-        over = sorted((b for b in count if count[b] > quota.get(b, 0)),
-                      key=lambda b: (quota.get(b, 0) - count[b], b))  # fmt: skip
-        under = sorted((b for b in quota if count[b] < quota[b]),
-                       key=lambda b: (count[b] - quota[b], b))  # fmt: skip
-        move = next(
-            ((p, o, u) for o in over for u in under for p, r in target.items()
-             if o in r and u not in r),
-            None,
-        )  # fmt: skip
-        if move is None:
-            return target
-        partition, off, on = move
-        replicas = target[partition]
-        replicas[replicas.index(off)] = on
-        count[off] -= 1
-        count[on] += 1
+    count = Counter(held)
+    while chain := _chain(target, count, quota):
+        for partition, giver, taker in chain:
+            replicas = target[partition]
+            replicas[replicas.index(giver)] = taker
+        count[chain[0][1]] -= 1
+        count[chain[-1][2]] += 1
+    return target
 
 
 def _spread_leaders(target: Assignment, moved: set, weights: dict[int, int]) -> Assignment:
@@ -112,8 +145,9 @@ def balanced(current: Assignment, weights: dict[int, int]) -> Assignment:
     for (topic, partition), replicas in current.items():
         by_topic[topic][partition] = replicas
     target: Assignment = {}
+    load: Counter[int] = Counter()
     for topic, partitions in sorted(by_topic.items()):
-        for partition, replicas in _topic(partitions, weights).items():
+        for partition, replicas in _topic(partitions, weights, load).items():
             target[topic, partition] = replicas
     moved = {k for k in target if set(target[k]) != set(current[k])}
     return _spread_leaders(target, moved, weights)
@@ -181,24 +215,23 @@ def rebalance(
     try:
         if path.exists():
             moves = _read(path)
-            say(f"resuming the rebalance in {path}: {len(moves)} partition(s) to move")
+            say(
+                f"resuming the rebalance in {path}: {len(moves)} partition(s) to move; "
+                "anything else asked waits for it (run rebalance again after)"
+            )
+            tools.reassign(path, throttle_bytes)  # joins the moves in flight, a new throttle
         else:
-            current = assignment(admin)
-            live = {b.id for b in admin.list_topics(timeout=TIMEOUT_S).brokers.values()}
-            absent = sorted(b for b, w in weights.items() if w > 0 and b not in live)
-            if absent:
-                raise RebalanceRefused(
-                    f"broker(s) {', '.join(map(str, absent))} are planned but not running: "
-                    "roll the spec in first"
-                )
-            target = balanced(current, weights)
-            moves = {k: r for k, r in target.items() if r != current[k]}
+            moves = _moves(admin, weights)
             if not moves:
                 say("balanced already: nothing to move")
                 return 0
             _write(path, moves)
             say(f"moving {len(moves)} partition(s), throttled to {throttle_bytes:,} B/s a broker")
-        tools.reassign(path, throttle_bytes)
+            try:
+                tools.reassign(path, throttle_bytes)
+            except ClusterError:
+                path.unlink()  # Kafka took none of it: nothing to resume
+                raise
         deadline = time.monotonic() + timeout_s
         while (done := _done(admin, moves)) < len(moves):
             on_progress(Progress(done, len(moves)))
@@ -209,12 +242,31 @@ def rebalance(
                 )
             time.sleep(1)
         on_progress(Progress(len(moves), len(moves)))
+        # --verify clears the throttles only once it sees every move done; a broker's
+        # metadata can lag the one asked above by a moment.
+        while "still in progress" in tools.finish_reassignment(path):
+            if time.monotonic() > deadline:
+                raise ClusterError(f"Kafka still reports moves in progress; see {path}")
+            time.sleep(1)
     except KafkaException as err:
         raise ClusterError(f"the cluster does not answer: {err.args[0].str()}") from None
-    tools.finish_reassignment(path)  # every move is done: this clears the throttles
     path.unlink()
     say(f"moved {len(moves)} partition(s); throttles cleared")
     return len(moves)
+
+
+def _moves(admin: AdminClient, weights: dict[int, int]) -> Assignment:
+    """The partitions whose replicas the target changes, with their target replicas."""
+    current = assignment(admin)
+    live = {b.id for b in admin.list_topics(timeout=TIMEOUT_S).brokers.values()}
+    absent = sorted(b for b, w in weights.items() if w > 0 and b not in live)
+    if absent:
+        raise RebalanceRefused(
+            f"broker(s) {', '.join(map(str, absent))} are planned but not running: "
+            "roll the spec in first"
+        )
+    target = balanced(current, weights)
+    return {k: r for k, r in target.items() if r != current[k]}
 
 
 @dataclass(frozen=True)
@@ -232,25 +284,28 @@ class Running:
         try:
             inventory = json.loads(path.read_text())
             runtime = inventory["runtime"]
-        except (OSError, ValueError, KeyError):
+            admin_file = runtime["clients"].get("admin")
+            admin = (
+                client_file(admin_file)
+                if admin_file
+                else {"bootstrap.servers": runtime["bootstrap_servers"]}
+            )
+            version = inventory["cluster"]["kafka_release"]
+            brokers = {
+                n["name"]: (int(n["node_id"]), int(n["cores"]))
+                for n in inventory["nodes"]
+                if "broker" in n["roles"]
+            }
+        except SettingsError as err:  # before ValueError, which it is
+            raise RebalanceRefused(f"{path}: the admin's client file: {err}") from None
+        except (OSError, ValueError, KeyError, TypeError):
             raise RebalanceRefused(
                 f"no local runtime's inventory at {path}: start python -m infra up --local "
                 f"SPEC --out {out}"
             ) from None
-        admin_file = runtime["clients"].get("admin")
-        admin = (
-            client_file(admin_file)
-            if admin_file
-            else {"bootstrap.servers": runtime["bootstrap_servers"]}
-        )
-        release = next(
-            r for r in RELEASES.values() if r.version == inventory["cluster"]["kafka_release"]
-        )
-        brokers = {
-            n["name"]: (int(n["node_id"]), int(n["cores"]))
-            for n in inventory["nodes"]
-            if "broker" in n["roles"]
-        }
+        release = next((r for r in RELEASES.values() if r.version == version), None)
+        if release is None:
+            raise RebalanceRefused(f"{path}: Kafka {version} is not a release this project runs")
         return cls(out, admin, release, brokers)
 
     def weights(self, drain: str | None = None) -> dict[int, int]:
@@ -264,5 +319,8 @@ class Running:
     def shares(self) -> dict[str, int]:
         """Broker name -> the replicas it holds, every topic."""
         admin = AdminClient({**self.admin, "log_level": 0})
-        held = Counter(b for replicas in assignment(admin).values() for b in replicas)
+        try:
+            held = Counter(b for replicas in assignment(admin).values() for b in replicas)
+        except KafkaException as err:
+            raise ClusterError(f"the cluster does not answer: {err.args[0].str()}") from None
         return {name: held[node_id] for name, (node_id, _cores) in self.brokers.items()}
