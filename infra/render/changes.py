@@ -87,8 +87,10 @@ def _node_changes(old: Plan, new: Plan, old_files: Rendered, new_files: Rendered
         if was is None:
             if "controller" in node.roles:
                 yield Change(node.name, "a new controller", REFUSED, FIXED_VOTERS)
+            elif "broker" in node.roles:
+                yield Change(node.name, "a new broker", ONLINE, "roll starts it, rebalance fills")
             else:
-                yield Change(node.name, "a new node", ONLINE, "roll starts it; rebalance fills it")
+                yield Change(node.name, "a new node", ONLINE, "roll starts its consumer shares")
             continue
         if was.node_id != node.node_id:
             yield Change(

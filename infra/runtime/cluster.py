@@ -344,10 +344,14 @@ class LocalCluster:
         """A new broker (its files installed) started into the running cluster."""
         service = Service(node, "kafka", Path(node.config_dir) / "kafka.log")
         self.services.append(service)
-        if self.plan.cluster.mode == "kraft":
-            self._format_storage([service])
-        self._start_all([service])
-        self._wait(f"{service.name} to register", self._brokers_ready, timeout_s)
+        try:
+            if self.plan.cluster.mode == "kraft":
+                self._format_storage([service])
+            self._start_all([service])
+            self._wait(f"{service.name} to register", self._brokers_ready, timeout_s)
+        except BaseException:  # the cluster as it was: a later roll adds it again
+            self.remove(service.name)
+            raise
         return service
 
     def remove(self, name: str, grace_s: float = STOP_GRACE_S) -> bool:

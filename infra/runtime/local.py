@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
@@ -125,8 +126,9 @@ class LocalRuntime:
         self.stopping.set()
 
     def apply_roll(self) -> None:
-        """The change `roll --local` asked for: the Kafka nodes one at a time, then the
-        consumer shares whose files changed; the result for the command that asked."""
+        """The change `roll --local` asked for (infra/runtime/roll.py), then the consumer
+        shares it starts, stops or restarts (by node and group, a changed file restarts
+        one); the result for the command that asked."""
         spec = requested(self.out)
         if spec is None:
             return
@@ -139,7 +141,8 @@ class LocalRuntime:
             new = build(spec, placement=self.placement)
             steps = roll(self.cluster, self.built, new, say)
             old_files = {f.path: f.content for fs in self.built.rendered.values() for f in fs}
-            # The Kafka nodes' files are in place (roll wrote each before its start).
+            # Each changed Kafka node's files are in place: roll wrote them (started,
+            # restarted or set online).
             install({n: [f for f in fs if f.service.startswith("consumer:")]
                      for n, fs in new.rendered.items()})  # fmt: skip
             running = {(m.node, m.group): m for m in self.members}
@@ -164,8 +167,10 @@ class LocalRuntime:
             finish(self.out, True, f"{summary(steps)} to {spec}")
         except InputError as err:
             finish(self.out, False, "; ".join(err.lines()))
-        except ClusterError as err:  # RollRefused among them
+        except (ClusterError, MavenError) as err:  # RollRefused among them
             finish(self.out, False, str(err))
+        except KafkaException as err:  # the cluster stopped answering mid-roll
+            finish(self.out, False, f"the cluster does not answer: {err.args[0].str()}")
 
     def start_member(self, member: Member) -> None:
         member.process = subprocess.Popen(

@@ -24,8 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ResourceType,
+)
 
+from consumers.properties import parse
 from infra.build import Built
 from infra.render.changes import REFUSED, plan_diff
 from infra.render.files import install
@@ -108,6 +115,44 @@ def _held(admin: AdminClient, node_id: int) -> int:
     return sum(node_id in p.replicas for t in topics for p in t.partitions.values())
 
 
+def _server_properties(built: Built, name: str) -> dict[str, str]:
+    file = next(f for f in built.rendered[name] if f.name == "server.properties")
+    return {e.key: e.value for e in parse(file.content)}
+
+
+def _online_changes(
+    old: Built, new: Built, kafka: set[str], restarts: list[str]
+) -> dict[str, dict[str, str | None]]:
+    """Node -> the server.properties keys that change on a Kafka node no restart takes
+    (`diff` found each dynamic), with the new value (None: back to the default)."""
+    found = {}
+    for name in sorted(kafka - set(restarts)):
+        if name not in new.rendered:
+            continue  # removed
+        before, after = _server_properties(old, name), _server_properties(new, name)
+        changed = {
+            k: after.get(k) for k in before.keys() | after.keys() if before.get(k) != after.get(k)
+        }
+        if changed:
+            found[name] = changed
+    return found
+
+
+def _set_online(admin: AdminClient, node_id: int, changed: dict[str, str | None]) -> None:
+    entries = [
+        ConfigEntry(k, v or "", incremental_operation=(
+            AlterConfigOpType.SET if v is not None else AlterConfigOpType.DELETE))
+        for k, v in sorted(changed.items())
+    ]  # fmt: skip
+    resource = ConfigResource(ResourceType.BROKER, str(node_id), incremental_configs=entries)
+    try:
+        admin.incremental_alter_configs([resource])[resource].result(timeout=TIMEOUT_S)
+    except KafkaException as err:
+        raise ClusterError(
+            f"node {node_id} refused {', '.join(changed)}: {err.args[0].str()}"
+        ) from None
+
+
 def _next(
     remaining: list[str], cluster: LocalCluster, leader: Callable[[], int]
 ) -> tuple[str, bool]:
@@ -181,8 +226,34 @@ def roll(
             f"  started {node.name} (node id {node.node_id}) in {steps[-1].seconds:.1f} s: "
             "python -m infra rebalance gives it its share of partitions"
         )
+    for name in removed:  # before the topics grow: no new partition lands on one
+        started = time.monotonic()
+        node = cluster.service(name).node
+        if held := _held(admin, int(node.node_id or 0)):  # moved onto it since the check
+            raise RollRefused(f"{name} holds {held} replica(s) again; it keeps running")
+        clean = cluster.remove(name)
+        stopped = "stopped" if clean else "stopped (not cleanly)"
+        if old_plan.cluster.mode == "kraft":
+            try:
+                tools.unregister(int(node.node_id or 0))
+            except ClusterError as err:
+                raise ClusterError(
+                    f"{name} is {stopped}, but not unregistered ({err}): run kafka-cluster.sh "
+                    f"unregister --id {node.node_id} against the cluster"
+                ) from None
+            stopped += " and unregistered"
+        steps.append(Step(name, time.monotonic() - started, REMOVED))
+        say(
+            f"  removed {name} (node id {node.node_id}): {stopped}; its data stays in "
+            f"{node.data_dirs['kafka']}"
+        )
     for line in grow_topics(cluster.admin_config(), new):
         say(line)
+    for name, changed in _online_changes(old, new, kafka, restarts).items():
+        _set_online(admin, int(planned[name].node_id or 0), changed)
+        install({name: new.rendered[name]})
+        cluster.service(name).node = planned[name]
+        say(f"  set {', '.join(sorted(changed))} on {name} online (incrementalAlterConfigs)")
     remaining = sorted(restarts, key=lambda n: "controller" in cluster.service(n).node.roles)
     while remaining:
         name, active = _next(remaining, cluster, tools.quorum_leader)
@@ -209,20 +280,6 @@ def roll(
         steps.append(Step(name, time.monotonic() - started, ROLLED))
         led = " (the active controller, last)" if active else ""
         say(f"  rolled {name}{led} in {steps[-1].seconds:.1f} s: 0 under-replicated partitions")
-    for name in removed:
-        started = time.monotonic()
-        node = cluster.service(name).node
-        if held := _held(admin, int(node.node_id or 0)):  # moved onto it since the check
-            raise RollRefused(f"{name} holds {held} replica(s) again; it keeps running")
-        clean = cluster.remove(name)
-        if old_plan.cluster.mode == "kraft":
-            tools.unregister(int(node.node_id or 0))
-        steps.append(Step(name, time.monotonic() - started, REMOVED))
-        say(
-            f"  removed {name} (node id {node.node_id}): stopped "
-            f"{'cleanly' if clean else '(killed after its grace)'} and unregistered; its data "
-            f"stays in {node.data_dirs['kafka']}"
-        )
     cluster.plan = new.plan
     return steps
 

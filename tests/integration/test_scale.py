@@ -13,6 +13,7 @@ import copy
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import yaml
@@ -38,6 +39,7 @@ from tests.integration.kafka_helpers import (
 
 SPEC = yaml.safe_load((REPO / "specs/three-node-kraft.yaml").read_text())
 FOURTH = {"name": "kafka-4", "cores": 4, "memory_gb": 16, "roles": ["broker"]}
+ONLINE = {"log.cleaner.backoff.ms": 20000}  # cluster-wide dynamic: set without a restart
 THROTTLED = ("leader.replication.throttled.rate", "follower.replication.throttled.rate")
 
 
@@ -87,9 +89,11 @@ def test_a_fourth_broker_is_added_rebalanced_drained_and_removed(cluster_of_thre
     cluster, three, placement = cluster_of_three
     spec_four = copy.deepcopy(SPEC)
     spec_four["nodes"].append(FOURTH)
+    spec_four["tuning"]["broker"] |= ONLINE
     four = planned(tmp_path, spec_four, "four", placement)
     grown = {t.name: int(t.partitions.value) for t in four.plan.topics}
-    spec_back = copy.deepcopy(SPEC)  # kafka-4 gone, the grown partitions kept
+    spec_back = copy.deepcopy(spec_four)  # kafka-4 gone, the grown partitions kept
+    spec_back["nodes"].remove(FOURTH)
     for topic in spec_back["topics"]:
         topic["partitions"] = grown[topic["name"]]
     spec_back["topics"].append({"name": "logs.raw.dlq", "partitions": grown["logs.raw.dlq"]})
@@ -110,8 +114,19 @@ def test_a_fourth_broker_is_added_rebalanced_drained_and_removed(cluster_of_thre
         feeder.start()
         wait_for(lambda: len(feeder.acked) > 2_000, 60, "records flowing")
 
+        jvms = {s.name: s.process.pid for s in cluster.of("kafka") if s.process}
         steps = roll(cluster, three, four, say=lines.append)
         assert [(s.node, s.what) for s in steps] == [("kafka-4", ADDED)]
+        # The dynamic change reached the three running brokers without a restart.
+        for name in ("kafka-1", "kafka-2", "kafka-3"):
+            assert (
+                f"  set log.cleaner.backoff.ms on {name} online (incrementalAlterConfigs)" in lines
+            )
+            assert cluster.service(name).process.pid == jvms[name]
+            assert "log.cleaner.backoff.ms=20000" in Path(cluster.service(name).config).read_text()
+        resource = ConfigResource(ResourceType.BROKER, "1")
+        live = admin.describe_configs([resource])[resource].result(timeout=30)
+        assert live["log.cleaner.backoff.ms"].value == "20000"
         before = {t: len(admin.list_topics(topic=t, timeout=10).topics[t].partitions)
                   for t in grown}  # fmt: skip
         assert before == grown, "the topics grew to the new plan's partitions"
@@ -139,10 +154,11 @@ def test_a_fourth_broker_is_added_rebalanced_drained_and_removed(cluster_of_thre
         assert throttles(admin, weights(four)) == [], "the throttles are cleared when done"
         share = weights(four)
         total = sum(share.values())
-        for topic, held in per_topic(admin).items():
+        for topic, held in per_topic(admin).items():  # every broker, every topic
             slots = sum(held.values())
-            target = slots * share[fourth_id] / total
-            assert abs(held[fourth_id] - target) < 1, (topic, held, target)
+            for broker, cores in share.items():
+                target = slots * cores / total
+                assert abs(held[broker] - target) < 1, (topic, broker, held, target)
 
         with pytest.raises(RollRefused, match=r"kafka-4 holds \d+ replica\(s\): empty it first"):
             roll(cluster, four, back, say=lines.append)

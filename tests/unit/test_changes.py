@@ -100,7 +100,7 @@ def test_a_replication_change_and_a_voter_change_are_refused(tmp_path):
 
     four = changed(THREE, add("kafka-4", ["broker"]))
     # A broker comes and goes online: roll starts it, or stops it once drained.
-    assert ("kafka-4", "a new node", ONLINE) in rows(diff(tmp_path, THREE, four))
+    assert ("kafka-4", "a new broker", ONLINE) in rows(diff(tmp_path, THREE, four))
     without_broker = diff(tmp_path, four, THREE)
     (removed,) = [c for c in without_broker.changes if c.where == "kafka-4"]
     assert (removed.what, removed.effect) == ("removed", ONLINE)
