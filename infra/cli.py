@@ -42,7 +42,7 @@ def _built(spec: str, placement: Placement = DOCKER) -> Built:
 
 
 def plan(args: argparse.Namespace, console: Console) -> int:
-    built = _built(args.spec)
+    built = _built(args.spec, Placement(stack=args.stack or ""))
     if args.json:
         sys.stdout.write(built.plan.to_json())
     elif args.inventory:
@@ -253,6 +253,9 @@ def _parser() -> argparse.ArgumentParser:
     shape.add_argument("--json", action="store_true", help="print the plan as JSON")
     shape.add_argument(
         "--inventory", action="store_true", help="print the inventory JSON verification reads"
+    )
+    plan_verb.add_argument(
+        "--stack", help="as the Pulumi stack NAME provisions it (the stack is in the cluster id)"
     )
     render_verb = verbs.add_parser("render", help="write every node's config files under --out")
     render_verb.add_argument("spec", help="path of the node spec (YAML)")

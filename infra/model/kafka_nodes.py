@@ -46,9 +46,13 @@ PLAN_OWNED_KEYS = frozenset(
 )
 
 
-def cluster_id(name: str) -> str:
-    """A KRaft cluster id (base64url of 16 bytes, 22 characters) derived from the name."""
-    raw = uuid.uuid5(uuid.NAMESPACE_URL, f"kafka-log-cluster:{name}").bytes
+def cluster_id(name: str, stack: str = "") -> str:
+    """A KRaft cluster id (base64url of 16 bytes, 22 characters) derived from the name
+    and the Pulumi stack, so re-plans agree and two stacks of one spec (dev, a CI run)
+    are two clusters: a node of one refuses the other's metadata. Without a stack (the
+    local runtime, `render`), from the name alone."""
+    seed = f"kafka-log-cluster:{stack}/{name}" if stack else f"kafka-log-cluster:{name}"
+    raw = uuid.uuid5(uuid.NAMESPACE_URL, seed).bytes
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

@@ -131,7 +131,7 @@ class ClusterPlan(_Frozen):
     kafka_version: KafkaVersion
     kafka_release: str
     mode: Mode
-    cluster_id: str  # KRaft storage id, derived from the name so re-plans agree
+    cluster_id: str  # KRaft storage id, from the name and the stack: re-plans agree
     spans_hosts: bool
     bootstrap_servers: str  # for clients on the Docker hosts (published listeners)
     internal_bootstrap_servers: str  # for containers of the cluster

@@ -95,7 +95,7 @@ def _cluster(topology: Topology) -> ClusterPlan:
         kafka_version=spec.cluster.kafka_version,
         kafka_release=RELEASES[spec.cluster.kafka_version].version,
         mode=spec.cluster.mode,
-        cluster_id=cluster_id(spec.cluster.name),
+        cluster_id=cluster_id(spec.cluster.name, topology.placement.stack),
         spans_hosts=topology.spans_hosts,
         bootstrap_servers=",".join(
             f"{topology.address(b)}:{topology.host_port(b, EXTERNAL)}" for b in topology.brokers

@@ -105,6 +105,7 @@ class Placement:
     kind: Literal["docker", "local"] = "docker"
     out_dir: str = ""  # local: an absolute directory; each node gets <out_dir>/<node>/
     port_base: int = PORT_BLOCK
+    stack: str = ""  # docker: the Pulumi stack provisioning it (part of the cluster id)
 
     @classmethod
     def local(cls, out_dir: str, port_base: int = LOCAL_PORT_BLOCK) -> Placement:

@@ -15,6 +15,7 @@ import pulumi_docker as docker
 
 from infra.build import build
 from infra.model.plan import Plan
+from infra.model.topology import Placement
 from infra.problems import InputError
 from infra.provision.components.consumers import DEFAULT_BASE_IMAGE, ConsumerDeployment
 from infra.provision.components.kafka import KafkaCluster, kafka_image
@@ -58,7 +59,8 @@ def provision() -> Provisioned:
     config = pulumi.Config()
     spec_path = config.require("spec")
     try:
-        built = build(spec_path)
+        # The stack is part of the cluster id: two stacks of one spec are two clusters.
+        built = build(spec_path, placement=Placement(stack=pulumi.get_stack()))
     except InputError as err:
         # The same lines as `python -m infra check`, before any resource is registered.
         raise pulumi.RunError("\n".join(err.lines())) from None

@@ -253,9 +253,15 @@ def test_outputs_are_the_bootstrap_servers_and_the_cli_inventory(example, cli):
     spec, _, result, built = example
     outputs = result["provisioned"].outputs
     assert outputs["bootstrap_servers"] == built.plan.cluster.bootstrap_servers
-    code, printed, _ = cli("plan", spec, "--inventory")  # what verify SPEC reads
+    code, printed, _ = cli("plan", spec, "--inventory", "--stack", "test")
     assert code == 0
     assert outputs["inventory"] == json.loads(printed)
+    # The stack is part of the cluster id: two stacks of one spec are two clusters.
+    _code, unstacked, _ = cli("plan", spec, "--inventory")
+    stacked_id = outputs["inventory"]["cluster"]["cluster_id"]
+    assert stacked_id != json.loads(unstacked)["cluster"]["cluster_id"]
+    _, other = run_program(spec, stack="ci-1")
+    assert other["outputs"]["inventory"]["cluster"]["cluster_id"] != stacked_id
 
 
 def test_jvm_containers_wait_on_a_healthcheck_that_asks_the_service(example):
