@@ -53,6 +53,14 @@ def local_build(spec: str | Path | dict, out: Path) -> Built:
     return build(str(spec), TEST_LOCAL_CORES, placement)
 
 
+def planned(tmp_path: Path, spec: dict, name: str, placement: Placement) -> Built:
+    """`spec` written to TMP/NAME.yaml and planned for `placement` (a roll's two sides
+    share one placement: the same directories and ports)."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return build(str(path), TEST_LOCAL_CORES, placement)
+
+
 @contextlib.contextmanager
 def local_cluster(spec: str | Path | dict, out: Path) -> Iterator[tuple[LocalCluster, Built]]:
     """The spec's cluster running on real Kafka JVMs; stopped, with nothing left, after."""

@@ -26,31 +26,25 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from consumers.properties import parse
-from infra.build import build
 from infra.model.topology import Placement
 from infra.render.files import install
 from infra.runtime.cluster import LocalCluster
 from infra.runtime.roll import RollRefused, roll
 from infra.runtime.tools import KafkaTools
 from infra.runtime.topics import create_topics
-from tests.conftest import REPO, TEST_LOCAL_CORES
+from tests.conftest import REPO
 from tests.integration.kafka_helpers import (
     Deployment,
     Feeder,
     demo_seqs,
     free_port_block,
+    planned,
     wait_for,
     wait_parsed,
 )
 
 SPEC = yaml.safe_load((REPO / "specs/three-node-kraft.yaml").read_text())
 CHANGE = {"socket.send.buffer.bytes": 1048576}  # read-only: a restart per broker
-
-
-def planned(tmp_path, spec: dict, name: str, placement: Placement):
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return build(str(path), TEST_LOCAL_CORES, placement)
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import pytest
 import yaml
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
-from infra.build import build
 from infra.model.topology import Placement
 from infra.render.files import install
 from infra.runtime.cluster import ClusterError, LocalCluster
@@ -27,12 +26,13 @@ from infra.runtime.rebalance import assignment, rebalance
 from infra.runtime.roll import ADDED, REMOVED, RollRefused, roll
 from infra.runtime.tools import CLUSTER, KafkaTools
 from infra.runtime.topics import create_topics
-from tests.conftest import REPO, TEST_LOCAL_CORES
+from tests.conftest import REPO
 from tests.integration.kafka_helpers import (
     Deployment,
     Feeder,
     demo_seqs,
     free_port_block,
+    planned,
     wait_for,
     wait_parsed,
 )
@@ -41,12 +41,6 @@ SPEC = yaml.safe_load((REPO / "specs/three-node-kraft.yaml").read_text())
 FOURTH = {"name": "kafka-4", "cores": 4, "memory_gb": 16, "roles": ["broker"]}
 ONLINE = {"log.cleaner.backoff.ms": 20000}  # cluster-wide dynamic: set without a restart
 THROTTLED = ("leader.replication.throttled.rate", "follower.replication.throttled.rate")
-
-
-def planned(tmp_path, spec: dict, name: str, placement: Placement):
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    return build(str(path), TEST_LOCAL_CORES, placement)
 
 
 def weights(built, drain: str | None = None) -> dict[int, int]:
