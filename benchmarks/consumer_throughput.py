@@ -14,6 +14,9 @@ counted by reading it.
 
 Each contender runs once per round, rounds interleaved, and the median is reported with
 every sample: on a 2-core machine shared with the broker, single runs vary by a third.
+Then the takeover: two project workers with the plan's own session timeout, one
+SIGKILLed mid-stream, and the seconds until every partition it owned is committed
+again past where it stood.
 
 Results: benchmarks/results/consumer_throughput.json and .png.
 """
@@ -41,6 +44,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 from consumers.produce import demo_lines, produce  # noqa: E402
+from consumers.properties import parse  # noqa: E402
 from infra.build import build  # noqa: E402
 from tests.conftest import plaintext  # noqa: E402
 from tests.integration.kafka_helpers import local_cluster, read_topic  # noqa: E402
@@ -48,6 +52,10 @@ from tests.integration.kafka_helpers import local_cluster, read_topic  # noqa: E
 QUIX_PYTHON = REPO / "benchmarks/.venv-quix/bin/python"
 TEST_BROKER = REPO / "tests/integration/specs/test-broker.yaml"
 RESULTS = REPO / "benchmarks/results"
+
+
+def rendered_setting(config: Path, key: str) -> str:
+    return next(e.value for e in parse(config.read_text()) if e.key == key)
 
 
 def committed(reader: Consumer, partitions: list[TopicPartition]) -> int:
@@ -109,6 +117,52 @@ def run_contender(
     return result
 
 
+def takeover(command: list[str], group: str, source: str, partitions: int, bootstrap: str,
+             status: Path, log: Path) -> dict:  # fmt: skip
+    """One of two workers SIGKILLed mid-stream: seconds until every partition it owned
+    that still had records is committed past where it stood. The group's session timeout
+    (the plan's) bounds it: the coordinator learns of the death only when that runs out,
+    whether or not the supervisor has started a new worker meanwhile."""
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    source_tps = [TopicPartition(source, p) for p in range(partitions)]
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # both workers own partitions and records are being committed
+            found = json.loads(status.read_text()) if status.exists() else {"workers": []}
+            owners = [w for w in found["workers"] if w["partitions"] and w["pid"]]
+            if len(owners) == 2 and committed(reader, source_tps) > 0:
+                break
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"the takeover run did not start; see {log}")
+            time.sleep(0.05)
+        victim = owners[0]
+        owned = [TopicPartition(source, int(p.rsplit(":", 1)[1])) for p in victim["partitions"]]
+        before = {tp.partition: tp.offset for tp in reader.committed(owned, timeout=10)}
+        ends = {tp.partition: reader.get_watermark_offsets(tp, timeout=10)[1] for tp in owned}
+        waiting = {p for p, offset in before.items() if offset < ends[p]}
+        if not waiting:
+            raise RuntimeError("the victim's partitions were done before the kill: more records")
+        os.kill(victim["pid"], signal.SIGKILL)
+        killed = time.monotonic()
+        while waiting:
+            now = {tp.partition: tp.offset for tp in reader.committed(owned, timeout=10)}
+            waiting = {p for p in waiting if now[p] <= before[p]}
+            if time.monotonic() - killed > 120:
+                raise RuntimeError(f"partitions {sorted(waiting)} not taken over in 120 s")
+            time.sleep(0.05)
+        seconds = time.monotonic() - killed
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        reader.close()
+    print(f"{'takeover':>18}: {seconds:>10.1f} s after a worker's SIGKILL", flush=True)
+    return {"seconds": round(seconds, 1), "partitions": len(before)}
+
+
 def plot(results: dict, path: Path) -> None:
     import matplotlib
 
@@ -168,7 +222,7 @@ def main() -> None:
             next(f.content for f in rendered["kafka-1"] if f.name.startswith("consumer-"))
         )
 
-        def project(processes: int):
+        def project(processes: int, session_timeout_ms: str | None = "6000"):
             return lambda bs, group, inp, out: [
                 sys.executable,
                 "-m",
@@ -187,8 +241,7 @@ def main() -> None:
                 f"{out}.dlq",
                 "--processes",
                 str(processes),
-                "--session-timeout-ms",
-                "6000",
+                *(["--session-timeout-ms", session_timeout_ms] if session_timeout_ms else []),
             ]
 
         contenders = {
@@ -234,6 +287,16 @@ def main() -> None:
                     )
                 )
                 admin.delete_topics([output])  # keep the broker's disk small
+
+        # Takeover runs with the plan's own session timeout, not the 6 s above.
+        planned_session_ms = int(rendered_setting(config, "consumer.session.timeout.ms"))
+        output, group = f"bench-out-{uuid.uuid4().hex[:8]}", f"bench-{uuid.uuid4().hex[:8]}"
+        admin.create_topics([NewTopic(output, args.partitions, 1)])[output].result()
+        status = work / "takeover-status.json"
+        command = project(2, session_timeout_ms=None)(bootstrap, group, source, output)
+        taken = takeover([*command, "--status-file", str(status)], group, source,
+                         args.partitions, bootstrap, status, work / "takeover.log")  # fmt: skip
+        taken["planned_session_timeout_s"] = planned_session_ms / 1000
     results = {
         "records": args.records,
         "partitions": args.partitions,
@@ -248,6 +311,7 @@ def main() -> None:
             }
             for name, runs in samples.items()
         },
+        "takeover": taken,
     }
 
     rate = {name: r["records_per_s"] for name, r in results["contenders"].items()}
@@ -261,6 +325,9 @@ def main() -> None:
             )
             for n in range(2, args.max_processes + 1)
         },
+        "takeover_vs_planned_session_timeout": round(
+            taken["seconds"] / taken["planned_session_timeout_s"], 2
+        ),
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "consumer_throughput.json").write_text(json.dumps(results, indent=2) + "\n")
