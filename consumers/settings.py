@@ -34,11 +34,12 @@ OWNED_KEYS = {
 }
 # Kafka's FileConfigProvider syntax: the value of KEY in the properties file PATH.
 _REFERENCE = re.compile(r"^\$\{file:(?P<path>[^:}]+):(?P<key>[^}]+)\}$")
-# Used when no settings file says otherwise: no log skipped, minimal rebalances.
-CONSUMER_DEFAULTS = {
-    "auto.offset.reset": "earliest",
-    "partition.assignment.strategy": "cooperative-sticky",
-}
+# Used when no settings file says otherwise: no log skipped, minimal rebalances (the
+# classic protocol's incremental assignor; KIP-848's broker-side one needs no setting).
+CONSUMER_DEFAULTS = {"auto.offset.reset": "earliest"}
+CLASSIC_DEFAULTS = {"partition.assignment.strategy": "cooperative-sticky"}
+# What the broker decides for a KIP-848 group; librdkafka refuses them on the client.
+BROKER_SIDE = ("session.timeout.ms", "heartbeat.interval.ms", "partition.assignment.strategy")
 DEFAULT_BATCH = 1000
 
 
@@ -62,9 +63,15 @@ class Settings:
     def batch(self) -> int:
         return int(self.consumer.get("max.poll.records", DEFAULT_BATCH))
 
+    @property
+    def group_protocol(self) -> str:
+        return self.consumer.get("group.protocol", "classic")
+
     def consumer_config(self) -> dict[str, str]:
+        classic = CLASSIC_DEFAULTS if self.group_protocol == "classic" else {}
         return {
             **CONSUMER_DEFAULTS,
+            **classic,
             **self.consumer,
             **WORKER_CONSUMER_KEYS,
             **self.connection,
@@ -144,6 +151,14 @@ def build(
         raise SettingsError(
             f"{where}: sink must be kafka:TOPIC, file:PATH or stdout, got {sink_value!r}"
         )
+    consumer = {**prefixed(file, "consumer"), **overrides}
+    if consumer.get("group.protocol") == "consumer":
+        told = [k for k in BROKER_SIDE if k in consumer]
+        if told:
+            raise SettingsError(
+                f"{where}: {told[0]} is the brokers' to decide with group.protocol=consumer "
+                "(KIP-848: group.consumer.* in server.properties); drop it"
+            )
     count = processes if processes is not None else int(file.get("processes", 0))
     if count < 0:
         raise SettingsError(f"{where}: processes must be >= 1, got {count}")
@@ -154,7 +169,7 @@ def build(
         sink=sink_value,
         dlq=pick(dlq, "dlq") or f"{topic_list[0]}.dlq",
         processes=count or os.cpu_count() or 1,
-        consumer={**prefixed(file, "consumer"), **overrides},
+        consumer=consumer,
         producer=prefixed(file, "producer"),
         connection={k: resolve(file[k], where) for k in CONNECTION_KEYS if k in file},
     )

@@ -49,21 +49,46 @@ CLIENT_DEFAULTS: dict[str, Settings] = {
         "auto.offset.reset": Derived(
             value="earliest", why="a new group starts at the oldest record: no log skipped"
         ),
-        "partition.assignment.strategy": Derived(
-            value="cooperative-sticky",
-            why="a rebalance moves only the partitions that must move",
-        ),
-        "session.timeout.ms": Derived(
-            value=10000,
-            why="a dead worker's partitions move to the others within 10 s; heartbeats run "
-            "on librdkafka's own thread, so long batches do not trip it",
-        ),
     },
 }
+SESSION_TIMEOUT_MS = 10_000
+SESSION_WHY = (
+    "a dead worker's partitions move to the others within 10 s; heartbeats run on "
+    "librdkafka's own thread, so long batches do not trip it"
+)
 
 
-def client_settings(kind: str, overrides: dict[str, Any]) -> Settings:
-    settings = dict(CLIENT_DEFAULTS[kind])
+def group_protocol(kafka_version: str) -> Settings:
+    """The consumer group protocol the release runs best, and what it brings."""
+    if kafka_version == "3.9":  # KIP-848 is a preview there
+        return {
+            "group.protocol": Derived(
+                value="classic", why="Kafka 3.9's consumer protocol (KIP-848) is a preview"
+            ),
+            "partition.assignment.strategy": Derived(
+                value="cooperative-sticky",
+                why="a rebalance moves only the partitions that must move",
+            ),
+            "session.timeout.ms": Derived(value=SESSION_TIMEOUT_MS, why=SESSION_WHY),
+        }
+    return {
+        "group.protocol": Derived(
+            value="consumer",
+            why="KIP-848 (GA in Kafka 4.0): the broker assigns, and a rebalance moves only "
+            "the partitions that must move without stopping the other members; the session "
+            "timeout is the brokers' group.consumer.session.timeout.ms",
+        )
+    }
+
+
+def client_defaults(kind: str, kafka_version: str) -> Settings:
+    """The plan's settings for a worker's producer or consumer on this release."""
+    extra = group_protocol(kafka_version) if kind == "consumer" else {}
+    return {**CLIENT_DEFAULTS[kind], **extra}
+
+
+def client_settings(kind: str, overrides: dict[str, Any], kafka_version: str) -> Settings:
+    settings = client_defaults(kind, kafka_version)
     for key, value in overrides.items():
         planned = f" (the plan would set {settings[key].value})" if key in settings else ""
         settings[key] = Derived(value=value, why=f"operator override in tuning.{kind}{planned}")
@@ -118,6 +143,7 @@ def plan_groups(
 ) -> tuple[list[GroupPlan], dict[str, list[ConsumerShare]]]:
     """The groups, and per node the shares of them it runs."""
     spec = topology.spec
+    version = spec.cluster.kafka_version
     partitions_of = {t.name: int(t.partitions.value) for t in topics}
     consumer_nodes = spec.with_role("consumer")
     capacity = [topology.cores[n.name] for n in consumer_nodes]
@@ -152,8 +178,8 @@ def plan_groups(
                 dlq=dlq_topic(consumer),
                 partitions=partitions,
                 processes=count,
-                consumer=client_settings("consumer", spec.tuning.consumer),
-                producer=client_settings("producer", spec.tuning.producer),
+                consumer=client_settings("consumer", spec.tuning.consumer, version),
+                producer=client_settings("producer", spec.tuning.producer, version),
                 user=user(topology, consumer),
             )
         )

@@ -10,6 +10,7 @@ import base64
 import uuid
 
 from infra.kafka.catalog import load as load_catalog
+from infra.model.groups import SESSION_TIMEOUT_MS, SESSION_WHY, group_protocol
 from infra.model.plan import Derived, Settings
 from infra.model.security import listener_protocol, security_settings
 from infra.model.sizing import broker_threads
@@ -201,6 +202,21 @@ def replication(topology: Topology, node: Node) -> Settings:
     }
 
 
+def consumer_groups(topology: Topology, node: Node) -> Settings:
+    """KIP-848 groups take their session timeout from the brokers (its floor is 45 s)."""
+    protocol = group_protocol(topology.spec.cluster.kafka_version)["group.protocol"].value
+    if "broker" not in node.roles or protocol != "consumer":
+        return {}
+    return {
+        "group.consumer.session.timeout.ms": Derived(
+            value=SESSION_TIMEOUT_MS, why=f"the consumer protocol's: {SESSION_WHY}"
+        ),
+        "group.consumer.min.session.timeout.ms": Derived(
+            value=SESSION_TIMEOUT_MS, why="the floor (45 s by default) allows the plan's 10 s"
+        ),
+    }
+
+
 def _with_tuning(topology: Topology, sections: dict[str, Settings]) -> dict[str, Settings]:
     """The operator's tuning.broker: a planned key is replaced where it stands (its reason
     says what the plan would have set), any other key goes to a section of its own.
@@ -230,6 +246,7 @@ def server_properties(topology: Topology, node: Node) -> dict[str, Settings]:
         sizing_title: sizing(topology, node),
         "Topic defaults": topic_defaults(topology, node),
         "Replication": replication(topology, node),
+        "Consumer groups": consumer_groups(topology, node),
         "Security": security_settings(topology, node),
     }
     return _with_tuning(topology, {title: s for title, s in sections.items() if s})

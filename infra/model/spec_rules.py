@@ -10,7 +10,7 @@ from typing import Any
 from consumers import client_config
 from consumers.properties import to_property
 from infra.kafka import catalog
-from infra.model.groups import CLIENT_DEFAULTS
+from infra.model.groups import client_defaults
 from infra.model.security import ADMIN, INGEST
 from infra.model.spec import Role, Spec
 from infra.model.topology import assigned_ids, kafka_ids
@@ -241,7 +241,8 @@ def _tuning_rules(spec: Spec) -> list[Problem]:
         if not tuning:
             continue
         # As the workers will run them: the plan's client settings, the overrides on top.
-        settings = {k: d.value for k, d in CLIENT_DEFAULTS[kind].items()} | tuning
+        defaults = client_defaults(kind, spec.cluster.kafka_version)
+        settings = {k: d.value for k, d in defaults.items()} | tuning
         found = client_config.problems(kind, settings)
         blamed = {_blamed(key, reason, tuning): reason for key, reason in found.items()}
         problems += [Problem(f"tuning.{kind}.{k}", blamed[k]) for k in tuning if k in blamed]

@@ -27,7 +27,8 @@ from infra.render.files import install
 from infra.runtime.cluster import LocalCluster, ephemeral_ports, port_taken
 from tests.conftest import REPO, TEST_LOCAL_CORES
 
-# Kafka's group.min.session.timeout.ms: a dead worker's partitions move within 6 s.
+# Kafka's group.min.session.timeout.ms (and the test broker's KIP-848 session): a dead
+# worker's partitions move within 6 s.
 TEST_SESSION_TIMEOUT_MS = 6000
 
 
@@ -144,14 +145,17 @@ class Deployment:
     def __init__(self, tmp_path: Path, *args: str):
         self.status_file = tmp_path / f"status-{uuid.uuid4().hex[:6]}.json"
         self.stderr_path = tmp_path / "supervisor.err"
+        # A KIP-848 group's session timeout is the brokers' (the test broker's is 6 s).
+        config = args[args.index("--config") + 1] if "--config" in args else None
+        kip848 = config and "consumer.group.protocol=consumer" in Path(config).read_text()
+        session = [] if kip848 else ["--session-timeout-ms", str(TEST_SESSION_TIMEOUT_MS)]
         self.process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "consumers",
                 *args,
-                "--session-timeout-ms",
-                str(TEST_SESSION_TIMEOUT_MS),
+                *session,
                 "--status-file",
                 str(self.status_file),
             ],

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import orjson
+import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -124,12 +125,21 @@ def test_each_malformed_line_goes_to_the_dlq_with_its_reason(bootstrap, new_topi
         assert int(headers["source.offset"]) >= 0
 
 
-def test_sigkill_of_a_worker_loses_nothing(bootstrap, new_topic, tmp_path):
+# The plan runs KIP-848's consumer protocol on Kafka 4.x and the classic one on 3.9:
+# the at-least-once contract holds with both.
+PROTOCOLS = pytest.mark.parametrize("protocol", ["classic", "consumer"])
+
+
+@PROTOCOLS
+def test_sigkill_of_a_worker_loses_nothing(protocol, bootstrap, new_topic, tmp_path):
     """50,000 unique records; one worker is SIGKILLed halfway; every record arrives."""
     total, batch = 50_000, 500
     topic, out = new_topic(6), new_topic(6, prefix="out")
     config = tmp_path / "consumer.properties"
-    config.write_text(f"consumer.max.poll.records={batch}\nproducer.linger.ms=5\n")
+    config.write_text(
+        f"consumer.max.poll.records={batch}\nproducer.linger.ms=5\n"
+        f"consumer.group.protocol={protocol}\n"
+    )
     deployment = Deployment(
         tmp_path, "--config", str(config), "--bootstrap-servers", bootstrap,
         "--group", f"g-{topic}", "--topic", topic, "--processes", "3", "--sink", f"kafka:{out}",
@@ -189,7 +199,10 @@ def committed(bootstrap: str, group: str, topic: str, partitions: int) -> list[i
         consumer.close()
 
 
-def test_a_sink_that_is_down_stops_commits_and_skips_nothing(bootstrap, new_topic, tmp_path):
+@PROTOCOLS
+def test_a_sink_that_is_down_stops_commits_and_skips_nothing(
+    protocol, bootstrap, new_topic, tmp_path
+):
     topic = new_topic(2)
     group = f"g-{topic}"
     # A file where the sink's directory belongs: it cannot be written or made.
@@ -197,9 +210,11 @@ def test_a_sink_that_is_down_stops_commits_and_skips_nothing(bootstrap, new_topi
     blocked_dir.write_text("")
     sink = blocked_dir / "out.jsonl"
     produce(bootstrap, topic, demo_lines(2000))
+    config = tmp_path / "consumer.properties"
+    config.write_text(f"consumer.group.protocol={protocol}\n")
     deployment = Deployment(
-        tmp_path, "--bootstrap-servers", bootstrap, "--group", group, "--topic", topic,
-        "--processes", "1", "--sink", f"file:{sink}",
+        tmp_path, "--config", str(config), "--bootstrap-servers", bootstrap, "--group", group,
+        "--topic", topic, "--processes", "1", "--sink", f"file:{sink}",
     )  # fmt: skip
     try:
         wait_for(
