@@ -14,8 +14,9 @@ counted by reading it.
 
 Each contender runs once per round, rounds interleaved, and the median is reported with
 every sample: on a 2-core machine shared with the broker, single runs vary by a third.
-Then the takeover: two project workers with the plan's own session timeout, one
-SIGKILLed mid-stream, and the seconds until every partition it owned is committed
+Then the takeover, for each group protocol the plan runs (KIP-848's consumer protocol
+on Kafka 4.x, the classic one on 3.9) with one session timeout: two project workers,
+one SIGKILLed mid-stream, and the seconds until every partition it owned is committed
 again past where it stood.
 
 Results: benchmarks/results/consumer_throughput.json and .png.
@@ -32,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -40,11 +42,21 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import yaml  # noqa: E402
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from confluent_kafka import (  # noqa: E402
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import (  # noqa: E402
+    AdminClient,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
 from consumers.produce import demo_lines, produce  # noqa: E402
-from consumers.properties import parse  # noqa: E402
 from infra.build import build  # noqa: E402
 from tests.conftest import plaintext  # noqa: E402
 from tests.integration.kafka_helpers import local_cluster, read_topic  # noqa: E402
@@ -54,8 +66,10 @@ TEST_BROKER = REPO / "tests/integration/specs/test-broker.yaml"
 RESULTS = REPO / "benchmarks/results"
 
 
-def rendered_setting(config: Path, key: str) -> str:
-    return next(e.value for e in parse(config.read_text()) if e.key == key)
+def broker_setting(admin: AdminClient, key: str) -> str:
+    broker = next(iter(admin.list_topics(timeout=10).brokers))
+    resource = ConfigResource(ResourceType.BROKER, str(broker))
+    return admin.describe_configs([resource])[resource].result(timeout=30)[key].value
 
 
 def committed(reader: Consumer, partitions: list[TopicPartition]) -> int:
@@ -119,11 +133,26 @@ def run_contender(
 
 def takeover(command: list[str], group: str, source: str, partitions: int, bootstrap: str,
              status: Path, log: Path) -> dict:  # fmt: skip
-    """One of two workers SIGKILLed mid-stream: seconds until every partition it owned
-    that still had records is committed past where it stood. The group's session timeout
-    (the plan's) bounds it: the coordinator learns of the death only when that runs out,
-    whether or not the supervisor has started a new worker meanwhile."""
+    """One of two workers SIGKILLed while lines keep arriving: seconds until every
+    partition it owned is committed past where it stood. The group's session timeout
+    bounds it: the coordinator learns of the death only when that runs out, whether or
+    not the supervisor has started a new worker meanwhile."""
     reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
+    stop = threading.Event()
+
+    def feed() -> None:  # a steady stream: every partition always has more to read
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "log_level": 0})
+        seq = 0
+        while not stop.is_set():
+            for line in demo_lines(2_000, seq):
+                producer.produce(source, value=line)
+            seq += 2_000
+            producer.poll(0)
+            time.sleep(0.1)
+        producer.flush(30)
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log.open("w"))
     source_tps = [TopicPartition(source, p) for p in range(partitions)]
     try:
@@ -139,12 +168,9 @@ def takeover(command: list[str], group: str, source: str, partitions: int, boots
         victim = owners[0]
         owned = [TopicPartition(source, int(p.rsplit(":", 1)[1])) for p in victim["partitions"]]
         before = {tp.partition: tp.offset for tp in reader.committed(owned, timeout=10)}
-        ends = {tp.partition: reader.get_watermark_offsets(tp, timeout=10)[1] for tp in owned}
-        waiting = {p for p, offset in before.items() if offset < ends[p]}
-        if not waiting:
-            raise RuntimeError("the victim's partitions were done before the kill: more records")
         os.kill(victim["pid"], signal.SIGKILL)
         killed = time.monotonic()
+        waiting = set(before)
         while waiting:
             now = {tp.partition: tp.offset for tp in reader.committed(owned, timeout=10)}
             waiting = {p for p in waiting if now[p] <= before[p]}
@@ -153,13 +179,15 @@ def takeover(command: list[str], group: str, source: str, partitions: int, boots
             time.sleep(0.05)
         seconds = time.monotonic() - killed
     finally:
+        stop.set()
+        feeder.join()
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             process.kill()
         reader.close()
-    print(f"{'takeover':>18}: {seconds:>10.1f} s after a worker's SIGKILL", flush=True)
+    print(f"{'takeover':>18}: {seconds:>10.1f} s after a worker's SIGKILL ({log.stem})", flush=True)
     return {"seconds": round(seconds, 1), "partitions": len(before)}
 
 
@@ -222,13 +250,13 @@ def main() -> None:
             next(f.content for f in rendered["kafka-1"] if f.name.startswith("consumer-"))
         )
 
-        def project(processes: int, session_timeout_ms: str | None = "6000"):
+        def project(processes: int, settings: Path = config, session_ms: int | None = None):
             return lambda bs, group, inp, out: [
                 sys.executable,
                 "-m",
                 "consumers",
                 "--config",
-                str(config),
+                str(settings),
                 "--bootstrap-servers",
                 bs,
                 "--group",
@@ -241,7 +269,7 @@ def main() -> None:
                 f"{out}.dlq",
                 "--processes",
                 str(processes),
-                *(["--session-timeout-ms", session_timeout_ms] if session_timeout_ms else []),
+                *(["--session-timeout-ms", str(session_ms)] if session_ms else []),
             ]
 
         contenders = {
@@ -288,15 +316,28 @@ def main() -> None:
                 )
                 admin.delete_topics([output])  # keep the broker's disk small
 
-        # Takeover runs with the plan's own session timeout, not the 6 s above.
-        planned_session_ms = int(rendered_setting(config, "consumer.session.timeout.ms"))
-        output, group = f"bench-out-{uuid.uuid4().hex[:8]}", f"bench-{uuid.uuid4().hex[:8]}"
-        admin.create_topics([NewTopic(output, args.partitions, 1)])[output].result()
-        status = work / "takeover-status.json"
-        command = project(2, session_timeout_ms=None)(bootstrap, group, source, output)
-        taken = takeover([*command, "--status-file", str(status)], group, source,
-                         args.partitions, bootstrap, status, work / "takeover.log")  # fmt: skip
-        taken["planned_session_timeout_s"] = planned_session_ms / 1000
+        # Takeover, with each group protocol the plan runs (KIP-848's on 4.x, classic on
+        # 3.9) and one session timeout: the broker's for KIP-848, the same on the client.
+        session_ms = int(broker_setting(admin, "group.consumer.session.timeout.ms"))
+        takeovers = {}
+        for protocol in ("classic", "consumer"):
+            settings = work / f"consumer-{protocol}.properties"
+            settings.write_text(
+                config.read_text().replace(
+                    "consumer.group.protocol=consumer", f"consumer.group.protocol={protocol}"
+                )
+            )
+            fed, output = (f"bench-{kind}-{uuid.uuid4().hex[:8]}" for kind in ("fed", "out"))
+            for topic in (fed, output):
+                admin.create_topics([NewTopic(topic, args.partitions, 1)])[topic].result()
+            group, status = f"bench-{uuid.uuid4().hex[:8]}", work / f"takeover-{protocol}.json"
+            client_session = session_ms if protocol == "classic" else None
+            command = project(2, settings, client_session)(bootstrap, group, fed, output)
+            takeovers[protocol] = {
+                **takeover([*command, "--status-file", str(status)], group, fed,
+                           args.partitions, bootstrap, status, work / f"takeover-{protocol}.log"),
+                "session_timeout_s": session_ms / 1000,
+            }  # fmt: skip
     results = {
         "records": args.records,
         "partitions": args.partitions,
@@ -311,7 +352,7 @@ def main() -> None:
             }
             for name, runs in samples.items()
         },
-        "takeover": taken,
+        "takeover": takeovers,
     }
 
     rate = {name: r["records_per_s"] for name, r in results["contenders"].items()}
@@ -325,9 +366,12 @@ def main() -> None:
             )
             for n in range(2, args.max_processes + 1)
         },
-        "takeover_vs_planned_session_timeout": round(
-            taken["seconds"] / taken["planned_session_timeout_s"], 2
-        ),
+        **{
+            f"takeover_{protocol}_vs_session_timeout": round(
+                taken["seconds"] / taken["session_timeout_s"], 2
+            )
+            for protocol, taken in takeovers.items()
+        },
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "consumer_throughput.json").write_text(json.dumps(results, indent=2) + "\n")
