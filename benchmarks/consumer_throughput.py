@@ -85,6 +85,14 @@ def committed(reader: Consumer, partitions: list[TopicPartition]) -> int:
     return sum(max(0, tp.offset) for tp in found)
 
 
+def stop_contender(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def run_contender(
     name: str,
     command: list[str],
@@ -111,11 +119,7 @@ def run_contender(
                 raise RuntimeError(f"{name} stopped or stalled at {done}/{total}; see {log}")
             time.sleep(0.05)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_contender(process)
         reader.close()
     assert first is not None
     written = len(read_topic(bootstrap, output, quiet_s=2))
@@ -181,11 +185,7 @@ def takeover(command: list[str], group: str, source: str, partitions: int, boots
     finally:
         stop.set()
         feeder.join()
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_contender(process)
         reader.close()
     print(f"{'takeover':>18}: {seconds:>10.1f} s after a worker's SIGKILL ({log.stem})", flush=True)
     return {"seconds": round(seconds, 1), "partitions": len(before)}
