@@ -36,6 +36,7 @@ from infra.secrets import Keyring, client_logins, install_secrets, write_client_
 
 START_TIMEOUT_S = 120.0
 STOP_GRACE_S = 30.0
+QUORUM_GONE_S = 5.0  # a voter left without a quorum, given a moment to finish anyway
 # A clean stop of a JVM that traps SIGTERM still exits 128 + 15.
 CLEAN_EXITS = (0, 128 + signal.SIGTERM)
 
@@ -373,30 +374,46 @@ class LocalCluster:
             [s for s in kafka if "controller" in s.node.roles],
             self.of("zookeeper"),
         ]
+        voters = len(phases[1])
         clean = True
-        for phase in phases:
-            clean &= self._stop_all(
-                [s for s in phase if s.process and s.process.poll() is None], grace_s
-            )
+        for phase, quorum in zip(phases, (0, voters, 0), strict=True):
+            running = [s for s in phase if s.process and s.process.poll() is None]
+            clean &= self._stop_all(running, grace_s, quorum)
         return clean
 
-    def _stop_all(self, services: list[Service], grace_s: float) -> bool:
+    def _stop_all(self, services: list[Service], grace_s: float, voters: int = 0) -> bool:
+        """SIGTERM to all, then each waited for; one that outlives the grace is killed.
+        `voters`: the quorum's size when these are its members. Once a majority of them
+        has exited, a member still running waits for a controller that no longer exists
+        (KRaft's controlled shutdown waits up to 5 minutes for one): it is killed after
+        QUORUM_GONE_S, and that is no fault, since the whole quorum is stopping."""
         for service in services:
             assert service.process is not None
             service.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + grace_s
-        clean = True
-        for service in services:
-            assert service.process is not None
-            try:
-                code = service.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                service.process.kill()
-                service.process.wait()
-                self.say(f"  {service.name} did not stop within {grace_s:g} s: killed")
-                clean = False
-                continue
-            clean &= code in CLEAN_EXITS
+        clean, running, majority_gone = True, list(services), None
+        while running:
+            for service in list(running):
+                assert service.process is not None
+                if (code := service.process.poll()) is not None:
+                    running.remove(service)
+                    clean &= code in CLEAN_EXITS
+            now = time.monotonic()
+            if voters and majority_gone is None and len(services) - len(running) > voters // 2:
+                majority_gone = now
+            orphaned = majority_gone is not None and now - majority_gone > QUORUM_GONE_S
+            if running and (orphaned or now > deadline):
+                for service in running:
+                    assert service.process is not None
+                    service.process.kill()
+                    service.process.wait()
+                    if orphaned:
+                        self.say(f"  {service.name} waited for a quorum that had stopped: killed")
+                    else:
+                        self.say(f"  {service.name} did not stop within {grace_s:g} s: killed")
+                        clean = False
+                return clean
+            time.sleep(0.1)
         return clean
 
     # -- what verification reads
