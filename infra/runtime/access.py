@@ -8,7 +8,6 @@ and every ACL is created once the cluster answers, as the admin.
 
 from __future__ import annotations
 
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import (
     AclBinding,
     AclOperation,
@@ -23,6 +22,7 @@ from confluent_kafka.admin import (
 
 from infra.model.plan import Acl, Plan
 from infra.model.security import ADMIN, SCRAM_ITERATIONS
+from infra.runtime.answers import settle
 from infra.secrets import Keyring, client_settings, trusting
 
 TIMEOUT_S = 30
@@ -53,14 +53,6 @@ def binding(principal: str, acl: Acl) -> AclBinding:
     )
 
 
-def _wait(futures: dict, what: str) -> None:
-    for key, future in futures.items():
-        try:
-            future.result(timeout=TIMEOUT_S)
-        except KafkaException as err:
-            raise AccessError(f"{what} {key}: {err.args[0].str()}") from None
-
-
 def grant(plan: Plan, keyring: Keyring) -> None:
     """Every planned user's SCRAM credential (the admin's is there already) and ACL."""
     security = plan.security
@@ -79,8 +71,8 @@ def grant(plan: Plan, keyring: Keyring) -> None:
             if u.name != ADMIN
         ]
         if upserts:
-            _wait(admin.alter_user_scram_credentials(upserts), "user")
+            settle(admin.alter_user_scram_credentials(upserts), "user", AccessError, TIMEOUT_S)
     if security.acls:
         bindings = [binding(f"User:{u.name}", a) for u in security.users for a in u.acls]
         if bindings:
-            _wait(admin.create_acls(bindings), "ACL")
+            settle(admin.create_acls(bindings), "ACL", AccessError, TIMEOUT_S)

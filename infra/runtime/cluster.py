@@ -73,6 +73,10 @@ class Service:
     def port(self, name: str) -> int:
         return next(p.container for p in self.node.ports if p.name == name)
 
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port(self.client_port)}"
+
     def last_error(self) -> str:
         try:
             lines = self.log.read_text(errors="replace").splitlines()
@@ -324,12 +328,23 @@ class LocalCluster:
         return None not in modes and (modes == ["standalone"] or modes.count("leader") == 1)
 
     def _brokers_ready(self) -> bool:
-        admin = AdminClient({**self.admin_config(), "log_level": 0})
-        try:
-            metadata = admin.list_topics(timeout=2)
-        except KafkaException:
-            return False
-        return len(metadata.brokers) == len(self.brokers())
+        """Each broker, asked alone, knows every broker and a controller. Asking one
+        broker is not enough: one just started may not yet (in ZooKeeper mode, until the
+        controller's UpdateMetadata reaches it), and a request bound for the controller
+        that a client bootstrapped from it can wait out its timeout (CI once saw the
+        users' AlterUserScramCredentials do so in ZooKeeper mode)."""
+        brokers = self.brokers()
+        for broker in brokers:
+            admin = AdminClient(
+                {**self.admin_config(), "bootstrap.servers": broker.address, "log_level": 0}
+            )
+            try:
+                metadata = admin.list_topics(timeout=2)
+            except KafkaException:
+                return False
+            if len(metadata.brokers) != len(brokers) or metadata.controller_id < 0:
+                return False
+        return True
 
     def service(self, node: str, kind: str = "kafka") -> Service:
         return next(s for s in self.services if (s.node.name, s.kind) == (node, kind))
@@ -431,7 +446,7 @@ class LocalCluster:
                     "node_id": node.node_id if kafka else node.zookeeper_id,
                     "roles": node.roles if kafka else ["zookeeper"],
                     "pid": service.process.pid if service.process else None,
-                    "bootstrap": f"127.0.0.1:{service.port(service.client_port)}",
+                    "bootstrap": service.address,
                     "data_dir": node.data_dirs[service.kind],
                     "log": str(service.log),
                     "version": self.release.version if kafka else self.release.zookeeper,

@@ -29,6 +29,7 @@ from confluent_kafka.admin import (
     AlterConfigOpType,
     ConfigEntry,
     ConfigResource,
+    ConfigSource,
     ResourceType,
 )
 
@@ -36,6 +37,7 @@ from consumers.properties import parse
 from infra.build import Built
 from infra.render.changes import REFUSED, plan_diff
 from infra.render.files import install
+from infra.runtime.answers import settle
 from infra.runtime.cluster import START_TIMEOUT_S, STOP_GRACE_S, ClusterError, LocalCluster
 from infra.runtime.tools import KafkaTools
 from infra.runtime.topics import grow_topics
@@ -139,18 +141,43 @@ def _online_changes(
 
 
 def _set_online(admin: AdminClient, node_id: int, changed: dict[str, str | None]) -> None:
+    """Set the keys on the node, then wait until it reports them: KRaft takes the change
+    at the controller, and the broker applies it when the record reaches it."""
     entries = [
         ConfigEntry(k, v or "", incremental_operation=(
             AlterConfigOpType.SET if v is not None else AlterConfigOpType.DELETE))
         for k, v in sorted(changed.items())
     ]  # fmt: skip
     resource = ConfigResource(ResourceType.BROKER, str(node_id), incremental_configs=entries)
-    try:
-        admin.incremental_alter_configs([resource])[resource].result(timeout=TIMEOUT_S)
-    except KafkaException as err:
-        raise ClusterError(
-            f"node {node_id} refused {', '.join(changed)}: {err.args[0].str()}"
-        ) from None
+    keys = ", ".join(sorted(changed))
+    (future,) = admin.incremental_alter_configs([resource]).values()
+    settle({f"node {node_id}": future}, f"{keys} refused by", ClusterError, TIMEOUT_S)
+    deadline = time.monotonic() + TIMEOUT_S
+    while stale := _stale(admin, node_id, changed):
+        if time.monotonic() > deadline:
+            raise ClusterError(
+                f"node {node_id} took {keys}, but still reports the old {', '.join(stale)} "
+                f"after {TIMEOUT_S} s; the roll stops here"
+            )
+        time.sleep(0.2)
+
+
+def _stale(admin: AdminClient, node_id: int, changed: dict[str, str | None]) -> list[str]:
+    """The changed keys whose value the node does not report yet (a key set back to its
+    default: one it still holds as a dynamic per-broker value)."""
+    resource = ConfigResource(ResourceType.BROKER, str(node_id))
+    (future,) = admin.describe_configs([resource]).values()
+    settle({f"node {node_id}": future}, "the configs of", ClusterError, TIMEOUT_S)
+    live = future.result()
+    stale = []
+    for key, value in sorted(changed.items()):
+        entry = live.get(key)
+        if entry is None or entry.is_sensitive:
+            continue  # a value the node does not show cannot be waited for
+        held = entry.source == ConfigSource.DYNAMIC_BROKER_CONFIG  # set on this node
+        if held if value is None else entry.value != value:
+            stale.append(key)
+    return stale
 
 
 def _next(

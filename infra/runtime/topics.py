@@ -10,22 +10,14 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 from consumers.properties import to_property
 from infra.build import Built
+from infra.runtime.answers import settle
 from infra.runtime.cluster import ClusterError
 
 TOPIC_TIMEOUT_S = 30
-
-
-def _wait(futures: dict, what: str) -> None:
-    for name, future in futures.items():
-        try:
-            future.result(timeout=TOPIC_TIMEOUT_S)
-        except KafkaException as err:
-            raise ClusterError(f"{what} {name}: {err.args[0].str()}") from None
 
 
 def _visible(admin: AdminClient, partitions: dict[str, int]) -> None:
@@ -58,7 +50,12 @@ def create_topics(admin_config: dict[str, str], built: Built) -> list[str]:
         if topic.name not in existing
     ]
     if wanted:
-        _wait(admin.create_topics(wanted, request_timeout=TOPIC_TIMEOUT_S), "topic")
+        settle(
+            admin.create_topics(wanted, request_timeout=TOPIC_TIMEOUT_S),
+            "topic",
+            ClusterError,
+            TOPIC_TIMEOUT_S,
+        )
     return [t.name for t in built.plan.topics if t.name in existing]
 
 
@@ -75,7 +72,12 @@ def grow_topics(admin_config: dict[str, str], built: Built) -> list[str]:
     }
     if grown:
         wanted = [NewPartitions(name, total) for name, (_had, total) in grown.items()]
-        _wait(admin.create_partitions(wanted, request_timeout=TOPIC_TIMEOUT_S), "partitions of")
+        settle(
+            admin.create_partitions(wanted, request_timeout=TOPIC_TIMEOUT_S),
+            "partitions of",
+            ClusterError,
+            TOPIC_TIMEOUT_S,
+        )
         _visible(admin, {name: total for name, (_had, total) in grown.items()})
     created = [t.name for t in built.plan.topics if t.name not in kept]
     return [f"  created topic {name}" for name in created] + [
