@@ -18,7 +18,7 @@ from infra.build import Built, build
 from infra.kafka.releases import RELEASES
 from infra.model.topology import DOCKER, LOCAL_PORT_BLOCK, Placement
 from infra.problems import EXIT_BAD_INPUT, InputError
-from infra.render.files import write
+from infra.render.files import monitoring, write
 from infra.render.inventory import inventory_json
 from infra.render.plan_table import plan_table
 from infra.runtime.rebalance import DEFAULT_THROTTLE_MB
@@ -57,6 +57,7 @@ def render(args: argparse.Namespace, console: Console) -> int:
     extra = {
         "plan.json": built.plan.to_json(),
         "inventory.json": inventory_json(built.plan, built.rendered),
+        **{f"monitoring/{name}": text for name, text in monitoring(built.plan).items()},
     }
     written = write(built.rendered, args.out, extra)
     console.print(f"wrote {len(written)} files under {args.out}/")
@@ -176,15 +177,17 @@ def keyring(args: argparse.Namespace, console: Console) -> int:
 
 
 def jars(args: argparse.Namespace, console: Console) -> int:
-    from infra.runtime.maven import MavenError, kafka_libs
+    from infra.runtime.maven import MavenError, exporter_agent, kafka_libs
 
-    for release in RELEASES.values():
-        try:
+    try:
+        for release in RELEASES.values():
             libs = kafka_libs(release)
-        except MavenError as err:
-            print(f"jars: {err}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        console.print(f"Kafka {release.version}: {len(list(libs.glob('*.jar')))} jars in {libs}")
+            jars = len(list(libs.glob("*.jar")))
+            console.print(f"Kafka {release.version}: {jars} jars in {libs}")
+        console.print(f"JMX exporter agent: {exporter_agent()}")
+    except MavenError as err:
+        print(f"jars: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0
 
 
@@ -281,7 +284,8 @@ def _parser() -> argparse.ArgumentParser:
         "--port-base",
         type=int,
         default=LOCAL_PORT_BLOCK,
-        help=f"node k listens on PORT_BASE+10k+1..9 (default {LOCAL_PORT_BLOCK})",
+        help=f"node k listens on PORT_BASE+10k+1..9, its consumer groups' metrics on "
+        f"PORT_BASE+5000+10k+g (default {LOCAL_PORT_BLOCK})",
     )
     roll_verb = verbs.add_parser(
         "roll",

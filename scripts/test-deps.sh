@@ -2,8 +2,9 @@
 # System packages the tests need and pip cannot give: a Docker engine (the sweeper, the
 # consumers image and the Docker test environment of scripts/docker_env.py run on a real
 # one), a static busybox (the tiny images the sweeper sweeps), debootstrap (the Debian
-# root filesystems of the images built there), and Java 17 with Maven (Apache Kafka runs
-# from Maven Central's jars).
+# root filesystems of the images built there), Java 17 with Maven (Apache Kafka runs
+# from Maven Central's jars), and Prometheus with its promtool (the alert rules' tests
+# and the scrape test).
 # Installed once, as root, from Debian's packages; a no-op when already there.
 set -euo pipefail
 missing=()
@@ -12,6 +13,7 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "test-deps: ${missing[*]} missing; install them as root (apt-get install ${missing[*]})" >&2

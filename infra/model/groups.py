@@ -8,9 +8,9 @@ from typing import Any
 from consumers.settings import WORKER_CONSUMER_KEYS, WORKER_PRODUCER_KEYS
 from infra.model.plan import ConsumerShare, Derived, GroupPlan, Settings, TopicPlan
 from infra.model.security import connection
-from infra.model.spec import Consumer
+from infra.model.spec import Consumer, Node
 from infra.model.topics import dlq_topic
-from infra.model.topology import Topology
+from infra.model.topology import CONSUMER_METRICS_PORT, Topology
 
 # Client defaults for a log pipeline; the worker and `produce` read these.
 CLIENT_DEFAULTS: dict[str, Settings] = {
@@ -138,6 +138,16 @@ def user(topology: Topology, consumer: Consumer) -> str | None:
     return consumer.group if security is not None and security.mechanism else None
 
 
+def _metrics(topology: Topology, node: Node, index: int) -> dict[str, str]:
+    """Where a share's supervisor serves metrics: on loopback locally; in its container on
+    every interface, published on its Docker host."""
+    published = topology.consumer_metrics_port(node, index)
+    target = f"{topology.address(node)}:{published}"
+    if topology.local:
+        return {"metrics": target, "metrics_target": target}
+    return {"metrics": f"0.0.0.0:{CONSUMER_METRICS_PORT}", "metrics_target": target}
+
+
 def plan_groups(
     topology: Topology, topics: list[TopicPlan]
 ) -> tuple[list[GroupPlan], dict[str, list[ConsumerShare]]]:
@@ -149,7 +159,7 @@ def plan_groups(
     capacity = [topology.cores[n.name] for n in consumer_nodes]
     shares: dict[str, list[ConsumerShare]] = {n.name: [] for n in spec.nodes}
     groups = []
-    for consumer in spec.consumers:
+    for index, consumer in enumerate(spec.consumers):
         partitions = partitions_of[consumer.topic]
         count = processes(consumer, partitions, sum(capacity))
         n_processes = int(count.value)
@@ -167,6 +177,7 @@ def plan_groups(
                         connection=connection(
                             topology, node, f"consumer:{consumer.group}", user(topology, consumer)
                         ),
+                        **_metrics(topology, node, index),
                     )
                 )
             start += n

@@ -47,6 +47,8 @@ class ConsumerShare(_Frozen):
     status_file: str  # where its supervisor says which worker owns which partitions
     sink: str  # the group's sink as this share writes it (a file sink: where, on its node)
     connection: Settings  # librdkafka's security settings for both of its clients
+    metrics: str  # HOST:PORT its supervisor serves Prometheus metrics on (in its container)
+    metrics_target: str  # where a Prometheus on the operator's machine scrapes them
 
 
 class NodePlan(_Frozen):

@@ -8,22 +8,45 @@ from consumers.settings import OWNED_KEYS as WORKER_OWNED_KEYS
 from infra.model.groups import consumer_cores
 from infra.model.kafka_nodes import PLAN_OWNED_KEYS
 from infra.model.plan import Plan
+from infra.model.spec import Node
 from infra.model.topics import replication_factor
-from infra.model.topology import MAX_PORT, PORT_OFFSETS, Topology
+from infra.model.topology import (
+    MAX_GROUPS,
+    MAX_PORT,
+    PORT_OFFSETS,
+    Topology,
+)
 from infra.problems import Found, Problem
 
 LAST_PORT = max(PORT_OFFSETS, key=PORT_OFFSETS.__getitem__)  # a node's highest port
 
 
+def _last_port(topology: Topology, node: Node) -> int:
+    """A node's highest port: its block's last, or its groups' last metrics port."""
+    return max(
+        topology.host_port(node, LAST_PORT), topology.consumer_metrics_port(node, MAX_GROUPS - 1)
+    )
+
+
 def _ports(topology: Topology) -> list[Problem]:
-    return [
+    spec = topology.spec
+    problems = [
         Problem(
             f"nodes[{i}].host",
             f"too many nodes on Docker host {node.host!r}: the port range ends at {MAX_PORT}",
         )
-        for i, node in enumerate(topology.spec.nodes)
-        if topology.host_port(node, LAST_PORT) > MAX_PORT
+        for i, node in enumerate(spec.nodes)
+        if _last_port(topology, node) > MAX_PORT
     ]
+    if len(spec.consumers) > MAX_GROUPS:
+        problems.append(
+            Problem(
+                f"consumers[{MAX_GROUPS}]",
+                f"at most {MAX_GROUPS} consumer groups: each node keeps {MAX_GROUPS} metrics "
+                "ports for them; run further groups from another spec",
+            )
+        )
+    return problems
 
 
 def _tuning(topology: Topology) -> list[Problem]:

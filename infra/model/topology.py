@@ -49,10 +49,16 @@ LISTENER_PURPOSE = {  # per placement, the reasons the listener settings give
         "EXTERNAL: how this machine's clients do",
     },
 }
+# Prometheus metrics: each Kafka and ZooKeeper JVM's JMX exporter agent, and each
+# consumer group's supervisor (published like EXTERNAL, for a Prometheus on the host).
+KAFKA_METRICS, ZOOKEEPER_METRICS = "kafka-metrics", "zookeeper-metrics"
+CONSUMER_METRICS_PORT = 9404  # inside a consumer container
 CONTAINER_PORTS = {
     INTERNAL: 9092,
     CONTROLLER: 9093,
     EXTERNAL: 9094,
+    KAFKA_METRICS: 9404,
+    ZOOKEEPER_METRICS: 9405,
     "zookeeper-client": 2181,
     "zookeeper-peer": 2888,
     "zookeeper-election": 3888,
@@ -62,11 +68,17 @@ CONTAINER_PORTS = {
 # BLOCK + 10k + offset, so node 0 publishes its client listener on 19092, node 1 on 19102.
 PORT_BLOCK = 19090
 LOCAL_PORT_BLOCK = 29090  # the local runtime's default: clear of a Docker stack's ports
+# Its consumer groups' metrics ports: the g-th group of the spec, on the k-th node of a
+# host, at BLOCK + CONSUMER_METRICS_BLOCK + 10k + g (so at most 10 groups).
+CONSUMER_METRICS_BLOCK = 5000
+MAX_GROUPS = 10
 PORT_OFFSETS = {
     "zookeeper-client": 1,
     EXTERNAL: 2,
     INTERNAL: 3,
     CONTROLLER: 4,
+    KAFKA_METRICS: 5,
+    ZOOKEEPER_METRICS: 6,
     "zookeeper-peer": 8,
     "zookeeper-election": 9,
 }
@@ -175,6 +187,12 @@ class Topology:
     def host_port(self, node: Node, name: str) -> int:
         return self.placement.port_base + 10 * self.slots[node.name] + PORT_OFFSETS[name]
 
+    def consumer_metrics_port(self, node: Node, index: int) -> int:
+        """The host port of the spec's `index`-th consumer group's metrics on `node`."""
+        return (
+            self.placement.port_base + CONSUMER_METRICS_BLOCK + 10 * self.slots[node.name] + index
+        )
+
     def address(self, node: Node) -> str:
         """How clients and other hosts reach the node's Docker host (locally: loopback)."""
         if node.host == "local" or self.local:
@@ -212,8 +230,9 @@ class Topology:
         roles = set(node.roles)
         names = [INTERNAL, EXTERNAL] if "broker" in roles else []
         names += [CONTROLLER] if "controller" in roles else []
+        names += [KAFKA_METRICS] if names else []
         names += (
-            ["zookeeper-client", "zookeeper-peer", "zookeeper-election"]
+            ["zookeeper-client", "zookeeper-peer", "zookeeper-election", ZOOKEEPER_METRICS]
             if "zookeeper" in roles
             else []
         )
@@ -234,7 +253,7 @@ class Topology:
                 continue
             published = None
             container = CONTAINER_PORTS[name]
-            if name == EXTERNAL or self.spans_hosts:
+            if name in (EXTERNAL, KAFKA_METRICS, ZOOKEEPER_METRICS) or self.spans_hosts:
                 published = self.host_port(node, name)
                 # ZooKeeper binds the peer ports its own server.N line names.
                 if self.spans_hosts and name in ("zookeeper-peer", "zookeeper-election"):

@@ -8,6 +8,7 @@ rendered `server.properties` would be refused by a broker of the planned version
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from consumers.client_config import problems as client_problems
 from consumers.properties import parse, to_property
 from consumers.settings import prefixed
 from infra.kafka.broker_rules import check_entries
+from infra.model.metrics import EXPORT_RULES, METRICS_PORT, SCRAPE_INTERVAL_S, alerts, targets
 from infra.model.plan import NodePlan, Plan
 from infra.problems import Problem, raise_if
 
@@ -39,6 +41,9 @@ _ENV = jinja2.Environment(
     autoescape=False,
 )
 _ENV.filters["prop"] = _property_value
+# A YAML scalar or flow mapping, as JSON (YAML's subset) but readable: Jinja's own tojson
+# escapes < > & ' for HTML, which the exporter's patterns are full of.
+_ENV.filters["yaml"] = lambda value: json.dumps(value, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -61,15 +66,25 @@ def _node_files(plan: Plan, node: NodePlan) -> list[RenderedFile]:
         content = _ENV.get_template(template).render(cluster=plan.cluster, node=node, **extra)
         return RenderedFile(name, service, path, content)
 
+    def exporter(service: str) -> RenderedFile:
+        name = metrics_rules_file(service)
+        target = next(t for t in targets(plan)[service] if t.labels["node"] == node.name)
+        rules = EXPORT_RULES[service]
+        path = f"{node.config_dir}/{name}"
+        return file(name, service, "jmx-exporter.yaml.j2", path, exported=service,
+                    rules=rules, target=target.address)  # fmt: skip
+
     files = []
     if node.server_properties:
         path = f"{node.config_dir}/server.properties"
         files.append(file("server.properties", "kafka", "server.properties.j2", path))
+        files.append(exporter("kafka"))
     if node.zookeeper_properties:
         path = f"{node.config_dir}/zookeeper.properties"
         files.append(file("zookeeper.properties", "zookeeper", "zookeeper.properties.j2", path))
         myid = f"{node.data_dirs['zookeeper']}/myid"
         files.append(file("myid", "zookeeper", "myid.j2", myid))
+        files.append(exporter("zookeeper"))
     groups = {g.group: g for g in plan.groups}
     for share in node.consumers:
         name = f"consumer-{share.group}.properties"
@@ -84,6 +99,24 @@ def _node_files(plan: Plan, node: NodePlan) -> list[RenderedFile]:
             )
         )
     return files
+
+
+def metrics_rules_file(service: str) -> str:
+    """The JMX exporter rules a Kafka or ZooKeeper JVM's agent reads, beside its config."""
+    assert service in METRICS_PORT, service
+    return f"{service}-metrics.yaml"
+
+
+def monitoring(plan: Plan) -> dict[str, str]:
+    """The cluster's Prometheus config and alert rules (file name -> content): a
+    Prometheus on the operator's machine runs them as they are."""
+    context = {"cluster": plan.cluster}
+    return {
+        "prometheus.yml": _ENV.get_template("prometheus.yml.j2").render(
+            **context, jobs=targets(plan), interval=SCRAPE_INTERVAL_S
+        ),
+        "alerts.yml": _ENV.get_template("alerts.yml.j2").render(**context, alerts=alerts(plan)),
+    }
 
 
 def _check_client_settings(where: str, content: str) -> list[Problem]:

@@ -27,11 +27,14 @@ from consumers.lifetime import die_with_parent
 from consumers.properties import parse
 from consumers.settings import client_file
 from infra.kafka.releases import RELEASES, Release
+from infra.model.metrics import METRICS_PORT
 from infra.model.plan import NodePlan, Plan
 from infra.model.security import ADMIN, scram_credential
+from infra.model.topology import LOOPBACK
+from infra.render.files import metrics_rules_file
 from infra.runtime import jvm
 from infra.runtime.access import AccessError, admin_settings, grant
-from infra.runtime.maven import kafka_libs
+from infra.runtime.maven import exporter_agent, kafka_libs
 from infra.secrets import Keyring, client_logins, install_secrets, write_client_files
 
 START_TIMEOUT_S = 120.0
@@ -245,7 +248,10 @@ class LocalCluster:
         assert self.libs is not None
         heap = jvm.heap_flags(service.kind, int(service.node.heap_mb[service.kind].value))
         main = jvm.KAFKA_MAIN if service.kind == "kafka" else jvm.ZOOKEEPER_MAIN
-        return jvm.java(self.release, self.libs, main, [service.config], heap)
+        port = service.port(METRICS_PORT[service.kind])
+        rules = f"{service.node.config_dir}/{metrics_rules_file(service.kind)}"
+        agent = jvm.metrics_agent(exporter_agent(), f"{LOOPBACK}:{port}", rules)
+        return jvm.java(self.release, self.libs, main, [service.config], heap, agent=agent)
 
     def _format_storage(self, services: list[Service]) -> None:
         """KRaft storage, once per data dir (--ignore-formatted), all nodes at once."""

@@ -45,12 +45,24 @@ def heap_flags(service: str, mb: int) -> list[str]:
     return [f"-Xms{mb}m", f"-Xmx{mb}m"] if service == "kafka" else [f"-Xmx{mb}m"]
 
 
+def metrics_agent(jar: Path | str, bind: str, rules: str) -> str:
+    """The JMX exporter agent serving the JVM's metrics on `bind` (HOST:PORT) by `rules`."""
+    return f"-javaagent:{jar}={bind}:{rules}"
+
+
 def java(
-    release: Release, libs: Path, main: str, args: list[str], heap: list[str], tool: bool = False
+    release: Release,
+    libs: Path,
+    main: str,
+    args: list[str],
+    heap: list[str],
+    tool: bool = False,
+    agent: str | None = None,
 ) -> list[str]:
     return [
         "java",
         *heap,
+        *([agent] if agent else []),
         *PERFORMANCE_OPTS,
         log_flag(release, log_config(release, tool)),
         "-cp",

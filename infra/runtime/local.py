@@ -31,10 +31,11 @@ from rich.table import Table
 from consumers.produce import demo_lines, produce
 from consumers.settings import prefixed, read_file
 from infra.build import Built, build
+from infra.model.metrics import targets
 from infra.model.security import INGEST
 from infra.model.topology import Placement
 from infra.problems import InputError
-from infra.render.files import install
+from infra.render.files import install, monitoring, write
 from infra.render.inventory import build_inventory
 from infra.runtime.cluster import ClusterError, LocalCluster
 from infra.runtime.maven import MavenError
@@ -203,6 +204,10 @@ class LocalRuntime:
             # Paths only: each file (mode 0600) holds its user's password.
             "clients": {user: str(path) for user, path in self.cluster.clients.items()},
             "kafka": self.cluster.inventory(),
+            "metrics": {
+                job: [{"address": t.address, **t.labels} for t in found]
+                for job, found in targets(self.built.plan).items()
+            },
             "consumers": [
                 {
                     "node": m.node,
@@ -217,6 +222,16 @@ class LocalRuntime:
         path = self.out / "inventory.json"
         path.write_text(json.dumps(inventory, indent=2) + "\n")
         return path
+
+    def monitoring(self) -> str:
+        """The Prometheus config and alerts for what runs, written; one line on where."""
+        write({}, self.out / "monitoring", monitoring(self.built.plan))
+        jobs = targets(self.built.plan)
+        endpoints = ", ".join(f"{len(t)} {job}" for job, t in jobs.items())
+        return (
+            f"metrics: {endpoints} endpoint(s) at http://<host:port>/metrics (inventory.json); "
+            f"watch them with prometheus --config.file={self.out}/monitoring/prometheus.yml"
+        )
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.stop)
@@ -238,6 +253,7 @@ class LocalRuntime:
                 self.start_member(member)
             inventory = self.write_inventory()
             self.console.print(f"inventory: {inventory}; logs: {self.out}/<node>/*.log")
+            self.console.print(self.monitoring())
             if self.cluster.clients:
                 users = ", ".join(self.cluster.clients)
                 self.console.print(

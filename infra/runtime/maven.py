@@ -35,6 +35,10 @@ ZOOKEEPER_MAIN = "org/apache/zookeeper/server/quorum/QuorumPeerMain.class"
 COMPLETE = ".complete"
 
 
+# The Prometheus JMX exporter, a Java agent every Kafka and ZooKeeper JVM starts with.
+JMX_EXPORTER = ("io.prometheus.jmx", "jmx_prometheus_javaagent", "1.0.1")
+
+
 class MavenError(RuntimeError):
     """The classpath cannot be had; the message says what to install or fix."""
 
@@ -58,20 +62,28 @@ def _check(libs: Path, release: Release) -> None:
         raise MavenError(f"Kafka {release.version}'s jars lack the logging binding {binding}")
 
 
-def _resolve(release: Release, into: Path) -> None:
+def _tools() -> None:
     for tool, package in (("java", "openjdk-17-jre-headless"), ("mvn", "maven")):
         if shutil.which(tool) is None:
             raise MavenError(f"no {tool} on PATH: install {package} (Java 17+ and Maven 3.8+)")
+
+
+def _mvn(command: list[str], what: str) -> None:
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        said = [line for line in (done.stdout + done.stderr).splitlines() if "ERROR" in line]
+        why = said[0].removeprefix("[ERROR] ") if said else f"exit code {done.returncode}"
+        raise MavenError(f"Maven could not resolve {what}: {why}")
+
+
+def _resolve(release: Release, into: Path) -> None:
+    _tools()
     command = [
         "mvn", "--batch-mode", "--quiet", "-f", str(POM), "-P", release.logging,
         f"-Dkafka.version={release.version}", f"-Dlog4j.version={release.log4j or 'unused'}",
         "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={into}",
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        said = [line for line in (done.stdout + done.stderr).splitlines() if "ERROR" in line]
-        why = said[0].removeprefix("[ERROR] ") if said else f"exit code {done.returncode}"
-        raise MavenError(f"Maven could not resolve Kafka {release.version}: {why}")
+    _mvn(command, f"Kafka {release.version}")
 
 
 def _pom_digest() -> str:
@@ -96,3 +108,25 @@ def kafka_libs(release: Release, cache: Path = CACHE) -> Path:
     jars = "".join(f"{j.name}\n" for j in sorted(libs.glob("*.jar")))
     complete.write_text(f"{_pom_digest()}\n{jars}")
     return libs
+
+
+def exporter_agent(cache: Path = CACHE) -> Path:
+    """The JMX exporter agent's jar, fetched from Maven Central the first time."""
+    group, artifact, version = JMX_EXPORTER
+    jar = cache / "jmx-exporter" / f"{artifact}-{version}.jar"
+    if jar.exists():
+        return jar
+    _tools()
+    jar.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=jar.parent, prefix="resolving-") as scratch:
+        command = [
+            "mvn", "--batch-mode", "--quiet", "dependency:copy",
+            f"-Dartifact={group}:{artifact}:{version}", f"-DoutputDirectory={scratch}",
+        ]  # fmt: skip
+        _mvn(command, f"the JMX exporter {version}")
+        fetched = Path(scratch) / jar.name
+        with zipfile.ZipFile(fetched) as archive:
+            if "Premain-Class" not in archive.read("META-INF/MANIFEST.MF").decode():
+                raise MavenError(f"{jar.name} is not a Java agent (no Premain-Class)")
+        fetched.rename(jar)  # whole, or not at all
+    return jar

@@ -37,6 +37,7 @@ def test_inventory_hashes_are_those_of_the_rendered_files(cli, tmp_path):
     assert [(f["name"], f["path"]) for f in zk["files"]] == [
         ("zookeeper.properties", "/etc/kafka-log-cluster/zookeeper.properties"),
         ("myid", "/data/myid"),
+        ("zookeeper-metrics.yaml", "/etc/kafka-log-cluster/zookeeper-metrics.yaml"),
     ]
     assert (tmp_path / "zk-2" / "myid").read_text() == "2\n"
 
@@ -49,12 +50,14 @@ def test_render_writes_every_node_file_and_nothing_outside_its_directory(cli, tm
     written = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file())
     nodes = ["broker-1", "broker-2", "broker-big", "controller-1", "controller-2", "controller-3"]
     assert written == sorted(
-        [f"{n}/server.properties" for n in nodes]
+        [f"{n}/{name}" for n in nodes for name in ("server.properties", "kafka-metrics.yaml")]
         + [
             "parsers-1/consumer-syslog-normalizers.properties",
             "parsers-2/consumer-syslog-normalizers.properties",
             "plan.json",
             "inventory.json",
+            "monitoring/prometheus.yml",
+            "monitoring/alerts.yml",
         ]
     )
     assert f"wrote {len(written)} files under {out_dir}/" in out
@@ -68,7 +71,7 @@ def test_check_says_ok_and_counts_the_checked_broker_files(cli):
         "keep them on the cluster's network\n",
     )  # secure by default, but for ZooKeeper's own ports
     assert out.strip() == (
-        "specs/zookeeper-3.9.yaml: ok: 7 nodes, 10 files rendered, 3 server.properties "
+        "specs/zookeeper-3.9.yaml: ok: 7 nodes, 16 files rendered, 3 server.properties "
         "pass Kafka 3.9.2's rules"
     )
 

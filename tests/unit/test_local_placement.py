@@ -52,6 +52,7 @@ def test_files_data_and_status_live_under_the_out_directory():
     assert {f.name: f.path for f in built.rendered["zk-1"]} == {
         "zookeeper.properties": f"{OUT}/zk-1/zookeeper.properties",
         "myid": f"{OUT}/zk-1/zookeeper/myid",
+        "zookeeper-metrics.yaml": f"{OUT}/zk-1/zookeeper-metrics.yaml",
     }
     zk_settings = settings(built, "zk-1", "zookeeper.properties")
     assert (zk_settings["clientPortAddress"], zk_settings["clientPort"]) == ("127.0.0.1", "29091")

@@ -199,13 +199,14 @@ def test_each_node_owns_a_block_of_ports_on_its_docker_host():
     assert plan.node("kafka-a1").publish_ip == "0.0.0.0"
 
 
-def test_a_single_host_cluster_talks_over_container_names_and_publishes_only_clients():
+def test_a_single_host_cluster_talks_over_container_names_and_publishes_clients_and_metrics():
     plan = build("specs/three-node-kraft.yaml", local_cores=TEST_LOCAL_CORES).plan
     node = plan.node("kafka-2")
     assert [(p.name, p.container, p.published) for p in node.ports] == [
         ("INTERNAL", 9092, None),
         ("EXTERNAL", 9094, PORT_BLOCK + 10 + 2),
         ("CONTROLLER", 9093, None),
+        ("kafka-metrics", 9404, PORT_BLOCK + 10 + 5),  # for a Prometheus on the host
     ]
     assert plan.cluster.internal_bootstrap_servers == (
         "siem-kafka-1:9092,siem-kafka-2:9092,siem-kafka-3:9092"

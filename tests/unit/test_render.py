@@ -18,9 +18,10 @@ from tests.conftest import TEST_LOCAL_CORES
 def test_two_files_claiming_one_node_id_are_refused():
     built = build("specs/three-node-kraft.yaml", local_cores=TEST_LOCAL_CORES)
     rendered = dict(built.rendered)
-    (server,) = rendered["kafka-2"]
+    server, *others = rendered["kafka-2"]
     rendered["kafka-2"] = [
-        dataclasses.replace(server, content=server.content.replace("node.id=2", "node.id=1"))
+        dataclasses.replace(server, content=server.content.replace("node.id=2", "node.id=1")),
+        *others,
     ]
     found = [p.line("x.yaml") for p in check(built.plan, rendered)]
     assert "x.yaml: kafka-2/server.properties: node.id: 1 is also the id of kafka-1" in found
@@ -47,10 +48,10 @@ def test_templates_refuse_an_undefined_value():
 def test_client_settings_in_consumer_files_are_checked_by_librdkafka():
     built = build("specs/single-node.yaml", local_cores=TEST_LOCAL_CORES)
     rendered = dict(built.rendered)
-    server, consumer = rendered["kafka-1"]
+    *others, consumer = rendered["kafka-1"]
     # The Java client's name for librdkafka's fetch.wait.max.ms: a mistake the plan once made.
     broken = consumer.content.replace("consumer.fetch.wait.max.ms=", "consumer.fetch.max.wait.ms=")
-    rendered["kafka-1"] = [server, dataclasses.replace(consumer, content=broken)]
+    rendered["kafka-1"] = [*others, dataclasses.replace(consumer, content=broken)]
     assert [p.line("x.yaml") for p in check(built.plan, rendered)] == [
         "x.yaml: kafka-1/consumer-siem-parsers.properties: consumer.fetch.max.wait.ms: "
         'No such configuration property: "fetch.max.wait.ms"'
