@@ -285,7 +285,7 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=LOCAL_PORT_BLOCK,
         help=f"node k listens on PORT_BASE+10k+1..9, its consumer groups' metrics on "
-        f"PORT_BASE+5000+10k+g (default {LOCAL_PORT_BLOCK})",
+        f"PORT_BASE-1000+10k+g (default {LOCAL_PORT_BLOCK})",
     )
     roll_verb = verbs.add_parser(
         "roll",

@@ -8,9 +8,10 @@ from consumers.settings import OWNED_KEYS as WORKER_OWNED_KEYS
 from infra.model.groups import consumer_cores
 from infra.model.kafka_nodes import PLAN_OWNED_KEYS
 from infra.model.plan import Plan
-from infra.model.spec import Node
 from infra.model.topics import replication_factor
 from infra.model.topology import (
+    CONSUMER_METRICS_BELOW,
+    FIRST_PORT,
     MAX_GROUPS,
     MAX_PORT,
     PORT_OFFSETS,
@@ -21,23 +22,29 @@ from infra.problems import Found, Problem
 LAST_PORT = max(PORT_OFFSETS, key=PORT_OFFSETS.__getitem__)  # a node's highest port
 
 
-def _last_port(topology: Topology, node: Node) -> int:
-    """A node's highest port: its block's last, or its groups' last metrics port."""
-    return max(
-        topology.host_port(node, LAST_PORT), topology.consumer_metrics_port(node, MAX_GROUPS - 1)
-    )
-
-
 def _ports(topology: Topology) -> list[Problem]:
-    spec = topology.spec
-    problems = [
-        Problem(
-            f"nodes[{i}].host",
-            f"too many nodes on Docker host {node.host!r}: the port range ends at {MAX_PORT}",
+    spec, base = topology.spec, topology.placement.port_base
+    problems = []
+    for i, node in enumerate(spec.nodes):
+        # Its consumer groups' metrics ports sit below the node ports, in a block as wide.
+        if topology.host_port(node, LAST_PORT) > MAX_PORT or (
+            topology.consumer_metrics_port(node, MAX_GROUPS - 1) >= base
+        ):
+            problems.append(
+                Problem(
+                    f"nodes[{i}].host",
+                    f"too many nodes on Docker host {node.host!r}: the port range ends at "
+                    f"{MAX_PORT}, and {CONSUMER_METRICS_BELOW // 10} nodes fit below the block",
+                )
+            )
+    if spec.nodes and topology.consumer_metrics_port(spec.nodes[0], 0) < FIRST_PORT:
+        problems.append(
+            Problem(
+                "--port-base",
+                f"port block {base} puts its consumer groups' metrics below {FIRST_PORT}: "
+                f"plan a block from {FIRST_PORT + CONSUMER_METRICS_BELOW} up",
+            )
         )
-        for i, node in enumerate(spec.nodes)
-        if _last_port(topology, node) > MAX_PORT
-    ]
     if len(spec.consumers) > MAX_GROUPS:
         problems.append(
             Problem(

@@ -68,10 +68,12 @@ CONTAINER_PORTS = {
 # BLOCK + 10k + offset, so node 0 publishes its client listener on 19092, node 1 on 19102.
 PORT_BLOCK = 19090
 LOCAL_PORT_BLOCK = 29090  # the local runtime's default: clear of a Docker stack's ports
-# Its consumer groups' metrics ports: the g-th group of the spec, on the k-th node of a
-# host, at BLOCK + CONSUMER_METRICS_BLOCK + 10k + g (so at most 10 groups).
-CONSUMER_METRICS_BLOCK = 5000
+# Consumer groups' metrics ports: the g-th group of the spec, on the k-th node of a host,
+# at BLOCK - CONSUMER_METRICS_BELOW + 10k + g (so at most 10 groups); below the block, as
+# above it the local block would reach the kernel's ephemeral ports.
+CONSUMER_METRICS_BELOW = 1000
 MAX_GROUPS = 10
+FIRST_PORT = 1024  # below: ports only root may bind
 PORT_OFFSETS = {
     "zookeeper-client": 1,
     EXTERNAL: 2,
@@ -190,7 +192,7 @@ class Topology:
     def consumer_metrics_port(self, node: Node, index: int) -> int:
         """The host port of the spec's `index`-th consumer group's metrics on `node`."""
         return (
-            self.placement.port_base + CONSUMER_METRICS_BLOCK + 10 * self.slots[node.name] + index
+            self.placement.port_base - CONSUMER_METRICS_BELOW + 10 * self.slots[node.name] + index
         )
 
     def address(self, node: Node) -> str:

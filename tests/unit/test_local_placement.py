@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from consumers.properties import parse
 from infra.build import build
 from infra.model.topology import Placement
+from infra.problems import InputError
 from tests.conftest import EXAMPLE_SPECS, TEST_LOCAL_CORES
 
 OUT = "/var/tmp/klc-test"
@@ -76,3 +79,16 @@ def test_the_docker_placement_is_untouched_by_the_local_one():
     docker = build("specs/single-node.yaml", TEST_LOCAL_CORES)
     assert docker.plan.cluster.placement == "docker"
     assert settings(docker, "kafka-1", "server.properties")["log.dirs"] == "/var/lib/kafka/data"
+
+
+def test_metrics_ports_are_planned_apart_and_a_block_too_low_for_them_is_refused():
+    built = local("specs/dedicated-controllers.yaml")
+    metrics = [p.container for n in built.plan.nodes for p in n.ports if "metrics" in p.name]
+    groups = [s.metrics for n in built.plan.nodes for s in n.consumers]
+    # One per Kafka node in its block; each consumer share 1000 below, by node slot and group.
+    assert len(metrics) == 6 and all(29090 < p < 29090 + 10 * 8 for p in metrics)
+    assert groups == ["127.0.0.1:28150", "127.0.0.1:28160"]  # parsers-1 and -2: slots 6, 7
+    served = [f"127.0.0.1:{p}" for p in metrics] + groups
+    assert len(set(served)) == len(served)
+    with pytest.raises(InputError, match=r"--port-base: port block 1500 puts its consumer "):
+        local("specs/dedicated-controllers.yaml", port_base=1500)
