@@ -37,6 +37,9 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--session-timeout-ms", type=int)
     p.add_argument("--status-file", help="keep the workers' partitions here as JSON")
     p.add_argument(
+        "--metrics", metavar="HOST:PORT", help="serve Prometheus metrics here (default: --config's)"
+    )
+    p.add_argument(
         "--connect-timeout", type=float, default=30.0, help="seconds to wait for the cluster"
     )
     return p
@@ -114,14 +117,17 @@ def run(argv: list[str]) -> int:
             sink=args.sink,
             dlq=args.dlq,
             processes=args.processes,
+            metrics=args.metrics,
             overrides=overrides,
         )
         _check_clients(settings)
         _check_cluster(settings, args.connect_timeout)
+        supervisor = Supervisor(settings, args.status_file)
+        supervisor.serve_metrics()
     except SettingsError as err:
         print(f"consumers: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    return Supervisor(settings, args.status_file).run()
+    return supervisor.run()
 
 
 def worker(argv: list[str]) -> int:

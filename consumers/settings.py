@@ -55,6 +55,7 @@ class Settings:
     sink: str = "stdout"
     dlq: str = ""
     processes: int = 0  # 0: the file's count, else this machine's cores
+    metrics: str = ""  # HOST:PORT where the supervisor serves Prometheus metrics; "": nowhere
     consumer: dict[str, str] = field(default_factory=dict)
     producer: dict[str, str] = field(default_factory=dict)
     connection: dict[str, str] = field(default_factory=dict)  # secrets resolved
@@ -114,6 +115,15 @@ def client_file(path: str) -> dict[str, str]:
     return {key: resolve(value, path) for key, value in read_file(path).items()}
 
 
+def metrics_address(value: str, where: str) -> tuple[str, int]:
+    """HOST:PORT (an IPv6 host in brackets) as (host, port)."""
+    host, colon, port = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not (colon and host and port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise SettingsError(f"{where} must be HOST:PORT with a port from 1 to 65535, got {value!r}")
+    return host, int(port)
+
+
 def prefixed(file: dict[str, str], kind: str) -> dict[str, str]:
     """The `consumer.` or `producer.` settings of a rendered file, without the prefix."""
     return {k.removeprefix(f"{kind}."): v for k, v in file.items() if k.startswith(f"{kind}.")}
@@ -128,6 +138,7 @@ def build(
     sink: str | None,
     dlq: str | None,
     processes: int | None,
+    metrics: str | None,
     overrides: dict[str, str],
 ) -> Settings:
     """Settings from the file (if any) and the flags; flags win. `overrides`: consumer.* keys."""
@@ -151,6 +162,9 @@ def build(
         raise SettingsError(
             f"{where}: sink must be kafka:TOPIC, file:PATH or stdout, got {sink_value!r}"
         )
+    metrics_value = pick(metrics, "metrics") or ""
+    if metrics_value:
+        metrics_address(metrics_value, "--metrics" if metrics else f"{where}: metrics")
     consumer = {**prefixed(file, "consumer"), **overrides}
     if consumer.get("group.protocol") == "consumer":
         told = [k for k in BROKER_SIDE if k in consumer]
@@ -169,6 +183,7 @@ def build(
         sink=sink_value,
         dlq=pick(dlq, "dlq") or f"{topic_list[0]}.dlq",
         processes=count or os.cpu_count() or 1,
+        metrics=metrics_value,
         consumer=consumer,
         producer=prefixed(file, "producer"),
         connection={k: resolve(file[k], where) for k in CONNECTION_KEYS if k in file},

@@ -5,7 +5,8 @@ Its direct children are exactly its workers (`python -m consumers worker`), so
 backoff; five deaths of one worker within a minute are reported as a crash loop.
 Every few seconds one line says records/s, partitions owned, lag and restarts, and
 `--status-file` keeps a JSON copy (which worker owns which partitions) for checks
-that the broker cannot answer. SIGTERM/SIGINT: every worker finishes its batch,
+that the broker cannot answer; with `metrics=HOST:PORT` the same figures are served to
+Prometheus (consumers/metrics.py). SIGTERM/SIGINT: every worker finishes its batch,
 commits and leaves the group; the supervisor exits 0 when all of them did.
 """
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from consumers.lifetime import die_with_parent
+from consumers.metrics import GroupMetrics, serve
 from consumers.settings import Settings
 
 REPORT_INTERVAL_S = 5.0
@@ -45,7 +47,13 @@ class Slot:
     restarts: int = 0
     restart_at: float = 0.0
     partitions: list[str] = field(default_factory=list)
-    lag: int = 0
+    lag: dict[str, int] = field(default_factory=dict)  # "topic:N" -> records behind
+
+    def recent_deaths(self, now: float) -> int:
+        """Deaths within the crash window (older ones forgotten)."""
+        while self.deaths and now - self.deaths[0] > CRASH_WINDOW_S:
+            self.deaths.popleft()
+        return len(self.deaths)
 
 
 def describe_exit(code: int) -> str:
@@ -63,6 +71,7 @@ class Supervisor:
         self.stopping = False
         self.window = {"records": 0, "dlq": 0}
         self.window_start = time.monotonic()
+        self.metrics = GroupMetrics(settings.group, settings.processes)
 
     def log(self, message: str) -> None:
         print(f"{self.settings.group}: {message}", file=sys.stderr, flush=True)
@@ -89,6 +98,7 @@ class Supervisor:
         os.close(write_fd)
         slot.stats_fd, slot.buffer = read_fd, b""
         self.selector.register(read_fd, selectors.EVENT_READ, slot)
+        self.metrics.started(slot.index, slot.restarts)
 
     def _forget_pipe(self, slot: Slot) -> None:
         if slot.stats_fd >= 0:
@@ -98,16 +108,17 @@ class Supervisor:
 
     def _on_death(self, slot: Slot, code: int, now: float) -> None:
         self._forget_pipe(slot)
-        slot.process, slot.partitions = None, []
+        slot.process, slot.partitions, slot.lag = None, [], {}
+        self.metrics.exited(slot.index)
         slot.deaths.append(now)
-        while slot.deaths and now - slot.deaths[0] > CRASH_WINDOW_S:
-            slot.deaths.popleft()
-        delay = min(MAX_BACKOFF_S, 0.5 * 2 ** (len(slot.deaths) - 1))
+        deaths = slot.recent_deaths(now)
+        delay = min(MAX_BACKOFF_S, 0.5 * 2 ** (deaths - 1))
         slot.restart_at = now + delay
         self.log(f"worker {slot.index} {describe_exit(code)}; restarting in {delay:g} s")
-        if len(slot.deaths) >= CRASH_LOOP_DEATHS:
+        self.metrics.crash_looping(slot.index, deaths >= CRASH_LOOP_DEATHS)
+        if deaths >= CRASH_LOOP_DEATHS:
             self.log(
-                f"worker {slot.index} is crash-looping: {len(slot.deaths)} exits in the last "
+                f"worker {slot.index} is crash-looping: {deaths} exits in the last "
                 f"{CRASH_WINDOW_S:g} s; see its errors above"
             )
 
@@ -123,6 +134,7 @@ class Supervisor:
             self.window["records"] += stats["records"]
             self.window["dlq"] += stats["dlq"]
             slot.partitions, slot.lag = stats["partitions"], stats["lag"]
+            self.metrics.reported(slot.index, stats)
 
     # -- reporting
 
@@ -133,7 +145,7 @@ class Supervisor:
             "records_per_s": round(self.window["records"] / elapsed),
             "dlq": self.window["dlq"],
             "partitions_owned": sum(len(s.partitions) for s in self.slots),
-            "lag": sum(s.lag for s in self.slots),
+            "lag": sum(sum(s.lag.values()) for s in self.slots),
             "restarts": sum(s.restarts for s in self.slots),
         }
         self.log(
@@ -145,6 +157,8 @@ class Supervisor:
         self.window = dict.fromkeys(self.window, 0)
         self.window_start = now
         self.write_status(figures)
+        for slot in self.slots:  # a loop ends once a worker outlives the crash window
+            self.metrics.crash_looping(slot.index, slot.recent_deaths(now) >= CRASH_LOOP_DEATHS)
 
     def write_status(self, figures: dict) -> None:
         if not self.status_file:
@@ -168,10 +182,25 @@ class Supervisor:
         tmp.write_text(json.dumps(status, indent=2) + "\n")
         tmp.replace(self.status_file)
 
+    def serve_metrics(self) -> None:
+        """The Prometheus endpoint, if the settings name one (a SettingsError if taken)."""
+        if self.settings.metrics:
+            serve(self.metrics, self.settings.metrics)
+            self.log(f"serving Prometheus metrics at http://{self.settings.metrics}/metrics")
+
     # -- the loop
 
     def stop(self, *_args) -> None:
         self.stopping = True
+
+    def tend(self, now: float) -> None:
+        """Notice the workers that died; restart those whose backoff is over."""
+        for slot in self.slots:
+            if slot.process is not None and (code := slot.process.poll()) is not None:
+                self._on_death(slot, code, now)
+            elif slot.process is None and now >= slot.restart_at and not self.stopping:
+                slot.restarts += 1
+                self.start(slot)
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.stop)
@@ -184,12 +213,7 @@ class Supervisor:
             for key, _ in self.selector.select(timeout=0.2):
                 self._read_stats(key.data)
             now = time.monotonic()
-            for slot in self.slots:
-                if slot.process is not None and (code := slot.process.poll()) is not None:
-                    self._on_death(slot, code, now)
-                elif slot.process is None and now >= slot.restart_at and not self.stopping:
-                    slot.restarts += 1
-                    self.start(slot)
+            self.tend(now)
             if now - last_report >= REPORT_INTERVAL_S:
                 self.report(now)
                 last_report = now

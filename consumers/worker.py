@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from consumers.parsing import ParseError, parse
 from consumers.settings import Settings
 from consumers.sinks import KafkaSink, make_sink, wait_keeping_alive
+from consumers.stats import Latencies
 
 STATS_INTERVAL_S = 2.0
 # A record the DLQ refuses too (larger than it takes) goes there cut to the first of
@@ -51,8 +52,9 @@ class Worker:
     def __init__(self, settings: Settings, index: int, stats_fd: int | None):
         self.settings, self.index, self.stats_fd = settings, index, stats_fd
         self.stopping = False
-        self.counts = {"records": 0, "dlq": 0, "batches": 0}
-        self.lag = 0
+        self.counts = {"records": 0, "dlq": 0, "batches": 0, "rebalances": 0}
+        self.commits = Latencies()
+        self.lag: dict[str, int] = {}  # "topic:N" -> records behind, from librdkafka's stats
         self.consumer = Consumer(
             {
                 **settings.consumer_config(),
@@ -71,12 +73,12 @@ class Worker:
 
     def _on_stats(self, raw: str) -> None:
         stats = orjson.loads(raw)
-        self.lag = sum(
-            _lag(p)
-            for topic in stats.get("topics", {}).values()
+        self.lag = {
+            f"{name}:{pid}": _lag(p)
+            for name, topic in stats.get("topics", {}).items()
             for pid, p in topic.get("partitions", {}).items()
             if pid != "-1" and p.get("desired")
-        )
+        }
 
     def keepalive(self) -> None:
         """While a delivery retries: stay in the group without taking new records, and
@@ -110,33 +112,38 @@ class Worker:
             "pid": os.getpid(),
             "seconds": round(now - self.last_report, 3),
             **self.counts,
-            "lag": self.lag,
+            "commit_buckets": self.commits.buckets,
+            "commit_sum": self.commits.sum,
+            # librdkafka's stats lag behind a rebalance: only the partitions owned now
+            "lag": {p: self.lag[p] for p in partitions if p in self.lag},
             "partitions": partitions,
         }
         os.write(self.stats_fd, orjson.dumps(line) + b"\n")
         self.counts = dict.fromkeys(self.counts, 0)
+        self.commits = Latencies()
         self.last_report = now
 
     # -- the loop
 
-    @staticmethod
-    def _on_assign(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """librdkafka keeps a partition's pause across rebalances: one paused by
         keepalive(), revoked mid-delivery and assigned back later would never be fetched
         again. Start every assigned partition fetching; a delivery still retrying pauses
         it again at its next keepalive()."""
+        self.counts["rebalances"] += 1
         consumer.resume(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Partitions leaving: commit what was delivered for them if a commit is pending
         (refused earlier); what is mid-batch is re-read by the next owner."""
+        self.counts["rebalances"] += 1
         if not self.delivered:
             return
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         offsets = [tp for tp in self.delivered if (tp.topic, tp.partition) in revoked]
         if offsets:
             try:
-                consumer.commit(offsets=offsets, asynchronous=False)
+                self._commit_timed(consumer, offsets)
             except KafkaException as err:
                 print(f"consumers[{os.getpid()}]: commit on revoke refused ({err.args[0].str()})",
                       file=sys.stderr, flush=True)  # fmt: skip
@@ -189,15 +196,17 @@ class Worker:
                 sources.append(message)
             except ParseError as reason:
                 malformed.append(self._dead_letter(message, str(reason)))
+        delivered = len(parsed)
         if parsed:
             for i, why in self.sink.deliver(parsed, self.keepalive):
                 refused = f"{self.sink.name} refused the parsed record: {why}"
                 malformed.append(self._dead_letter(sources[i], refused))
+                delivered -= 1
         if malformed:
             self._to_dlq(malformed)
         self._resume()
         self._commit()
-        self.counts["records"] += len(parsed)
+        self.counts["records"] += delivered
         self.counts["dlq"] += len(malformed)
         self.counts["batches"] += 1
 
@@ -216,7 +225,7 @@ class Worker:
         if not positions:
             return
         try:
-            self.consumer.commit(offsets=positions, asynchronous=False)
+            self._commit_timed(self.consumer, positions)
             self.delivered = []
         except KafkaException as err:
             # Refused mid-rebalance: retried each second for the partitions still owned;
@@ -227,6 +236,14 @@ class Worker:
                 file=sys.stderr,
                 flush=True,
             )
+
+    def _commit_timed(self, consumer: Consumer, offsets: list[TopicPartition]) -> None:
+        """A synchronous commit, its latency observed whether or not it was refused."""
+        started = time.monotonic()
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        finally:
+            self.commits.observe(time.monotonic() - started)
 
     def stop(self, *_args) -> None:
         self.stopping = True

@@ -12,7 +12,7 @@ def settings(tmp_path, text: str, **overrides: str):
     config.write_text(f"bootstrap.servers=b:9092\ngroup.id=g\ntopics=t\n{text}")
     return build(
         config=str(config), bootstrap_servers=None, group=None, topics=None, sink=None,
-        dlq=None, processes=1, overrides=overrides,
+        dlq=None, processes=1, metrics=None, overrides=overrides,
     )  # fmt: skip
 
 
