@@ -236,13 +236,13 @@ def consumers_image(client: docker.DockerClient, tag: str, args: dict) -> str:
 def _start_scripts(release: Release, home: str) -> dict[str, str]:
     """The images' entry points, as infra/runtime/jvm.py starts Kafka and ZooKeeper here:
     the same classpath, flags and log config, and the variables the official images read
-    (KAFKA_HEAP_OPTS and KAFKA_OPTS; ZK_SERVER_HEAP)."""
+    (KAFKA_HEAP_OPTS and KAFKA_OPTS; ZK_SERVER_HEAP and SERVER_JVMFLAGS)."""
     log = jvm.log_flag(release, f"{home}/config/{jvm.log_config(release).name}")
     java = f"java {{heap}} {' '.join(jvm.PERFORMANCE_OPTS)} {log} -cp '{home}/libs/*'"
     header = "#!/bin/bash\n# Written by scripts/docker_env.py from infra/runtime/jvm.py.\n"
     header += "set -euo pipefail\n"
     kafka_heap = "${KAFKA_HEAP_OPTS:--Xmx1G -Xms1G} ${KAFKA_OPTS:-}"
-    zookeeper_heap = "-Xmx${ZK_SERVER_HEAP:-1000}m"
+    zookeeper_heap = "-Xmx${ZK_SERVER_HEAP:-1000}m ${SERVER_JVMFLAGS:-}"
     return {
         "kafka-server-start.sh": header
         + f'exec {java.format(heap=kafka_heap)} {jvm.KAFKA_MAIN} "$@"\n',
@@ -352,6 +352,8 @@ def _uploads_tar(uploads: list[dict]) -> bytes:
         for upload in uploads:
             if "contentBase64" in upload:
                 content = base64.b64decode(upload["contentBase64"])
+            elif "source" in upload:  # a file of this machine (the JMX exporter's jar)
+                content = Path(upload["source"]).read_bytes()
             else:
                 content = upload["content"].encode()
             info = tarfile.TarInfo(upload["file"].lstrip("/"))

@@ -7,8 +7,21 @@ lives here too, so the Maven resolution, the images and the plan agree.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
+
+# Where the Maven artifacts are cached: each release's classpath, the JMX exporter agent.
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kafka-log-cluster"
+# The Prometheus JMX exporter, the Java agent every Kafka and ZooKeeper JVM starts with.
+JMX_EXPORTER = ("io.prometheus.jmx", "jmx_prometheus_javaagent", "1.0.1")
+
+
+def exporter_jar(cache: Path = CACHE) -> Path:
+    """Where the JMX exporter agent's jar is cached (`make kafka` fetches it)."""
+    _, artifact, version = JMX_EXPORTER
+    return cache / "jmx-exporter" / f"{artifact}-{version}.jar"
 
 
 @dataclass(frozen=True)

@@ -87,14 +87,38 @@ EXPORT_RULES = {
     ),
 }
 METRICS_PORT = {"kafka": KAFKA_METRICS, "zookeeper": ZOOKEEPER_METRICS}
+AGENT_IN_CONTAINER = "/opt/jmx-exporter/jmx_prometheus_javaagent.jar"  # uploaded there
+
+
+def agent_flag(jar: str, bind: str, rules: str) -> str:
+    """The JVM flag that starts the JMX exporter agent, serving on `bind` (HOST:PORT)
+    the series `rules` (its rendered rules file) makes."""
+    return f"-javaagent:{jar}={bind}:{rules}"
 
 
 @dataclass(frozen=True)
 class Target:
-    """One scrape target: where it answers and the labels its series get."""
+    """One scrape target: where it answers, the labels its series get, and series it must
+    serve (verify asks for them)."""
 
     address: str
     labels: dict[str, str]
+    series: tuple[str, ...]
+
+
+def _expected(plan: Plan, node: NodePlan, service: str) -> tuple[str, ...]:
+    """A series each kind of endpoint serves once it runs: a broker's replica manager, a
+    controller's (every broker's, in ZooKeeper mode) controller state."""
+    if service == "zookeeper":
+        return ("zookeeper_numaliveconnections",)
+    if service != "kafka":
+        return ("klc_consumer_records_total", "klc_consumer_workers")
+    found = []
+    if "broker" in node.roles:
+        found.append("kafka_server_replicamanager_underreplicatedpartitions")
+    if "controller" in node.roles or plan.cluster.mode == "zookeeper":
+        found.append("kafka_controller_kafkacontroller_activecontrollercount")
+    return tuple(found)
 
 
 def _published(node: NodePlan, port: str) -> str:
@@ -110,10 +134,12 @@ def targets(plan: Plan) -> dict[str, list[Target]]:
         for service, port in METRICS_PORT.items():
             if any(p.name == port for p in node.ports):
                 labels = {"cluster": cluster, "node": node.name, "service": service}
-                jobs[service].append(Target(_published(node, port), labels))
+                expected = _expected(plan, node, service)
+                jobs[service].append(Target(_published(node, port), labels, expected))
         for share in node.consumers:
             labels = {"cluster": cluster, "node": node.name, "service": f"consumer:{share.group}"}
-            jobs["consumers"].append(Target(share.metrics_target, labels))
+            expected = _expected(plan, node, labels["service"])
+            jobs["consumers"].append(Target(share.metrics_target, labels, expected))
     return {job: found for job, found in jobs.items() if found}
 
 

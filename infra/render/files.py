@@ -22,6 +22,7 @@ from infra.kafka.broker_rules import check_entries
 from infra.model.metrics import EXPORT_RULES, METRICS_PORT, SCRAPE_INTERVAL_S, alerts, targets
 from infra.model.plan import NodePlan, Plan
 from infra.problems import Problem, raise_if
+from infra.render.dashboard import dashboard
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
@@ -108,14 +109,15 @@ def metrics_rules_file(service: str) -> str:
 
 
 def monitoring(plan: Plan) -> dict[str, str]:
-    """The cluster's Prometheus config and alert rules (file name -> content): a
-    Prometheus on the operator's machine runs them as they are."""
+    """The cluster's Prometheus config, alert rules and Grafana dashboard (file name ->
+    content): a Prometheus on the operator's machine runs them as they are."""
     context = {"cluster": plan.cluster}
     return {
         "prometheus.yml": _ENV.get_template("prometheus.yml.j2").render(
             **context, jobs=targets(plan), interval=SCRAPE_INTERVAL_S
         ),
         "alerts.yml": _ENV.get_template("alerts.yml.j2").render(**context, alerts=alerts(plan)),
+        "dashboard.json": dashboard(plan),
     }
 
 

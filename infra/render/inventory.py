@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from infra.model.metrics import targets
 from infra.model.plan import NodePlan, Plan
 from infra.render.files import Rendered
 
@@ -92,6 +93,12 @@ def build_inventory(plan: Plan, rendered: Rendered) -> dict[str, Any]:
             "bootstrap_servers": plan.cluster.bootstrap_servers,
         },
         "nodes": nodes,
+        # Every metrics endpoint, as the rendered prometheus.yml scrapes it.
+        "metrics": [
+            {"job": job, "address": t.address, **t.labels, "series": list(t.series)}
+            for job, found in targets(plan).items()
+            for t in found
+        ],
         "topics": [
             {
                 "name": t.name,

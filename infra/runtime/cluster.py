@@ -27,7 +27,7 @@ from consumers.lifetime import die_with_parent
 from consumers.properties import parse
 from consumers.settings import client_file
 from infra.kafka.releases import RELEASES, Release
-from infra.model.metrics import METRICS_PORT
+from infra.model.metrics import METRICS_PORT, agent_flag
 from infra.model.plan import NodePlan, Plan
 from infra.model.security import ADMIN, scram_credential
 from infra.model.topology import LOOPBACK
@@ -250,7 +250,7 @@ class LocalCluster:
         main = jvm.KAFKA_MAIN if service.kind == "kafka" else jvm.ZOOKEEPER_MAIN
         port = service.port(METRICS_PORT[service.kind])
         rules = f"{service.node.config_dir}/{metrics_rules_file(service.kind)}"
-        agent = jvm.metrics_agent(exporter_agent(), f"{LOOPBACK}:{port}", rules)
+        agent = agent_flag(str(exporter_agent()), f"{LOOPBACK}:{port}", rules)
         return jvm.java(self.release, self.libs, main, [service.config], heap, agent=agent)
 
     def _format_storage(self, services: list[Service]) -> None:

@@ -45,11 +45,6 @@ def heap_flags(service: str, mb: int) -> list[str]:
     return [f"-Xms{mb}m", f"-Xmx{mb}m"] if service == "kafka" else [f"-Xmx{mb}m"]
 
 
-def metrics_agent(jar: Path | str, bind: str, rules: str) -> str:
-    """The JMX exporter agent serving the JVM's metrics on `bind` (HOST:PORT) by `rules`."""
-    return f"-javaagent:{jar}={bind}:{rules}"
-
-
 def java(
     release: Release,
     libs: Path,

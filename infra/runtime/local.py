@@ -204,10 +204,6 @@ class LocalRuntime:
             # Paths only: each file (mode 0600) holds its user's password.
             "clients": {user: str(path) for user, path in self.cluster.clients.items()},
             "kafka": self.cluster.inventory(),
-            "metrics": {
-                job: [{"address": t.address, **t.labels} for t in found]
-                for job, found in targets(self.built.plan).items()
-            },
             "consumers": [
                 {
                     "node": m.node,
@@ -229,8 +225,8 @@ class LocalRuntime:
         jobs = targets(self.built.plan)
         endpoints = ", ".join(f"{len(t)} {job}" for job, t in jobs.items())
         return (
-            f"metrics: {endpoints} endpoint(s) at http://<host:port>/metrics (inventory.json); "
-            f"watch them with prometheus --config.file={self.out}/monitoring/prometheus.yml"
+            f"metrics: {endpoints} endpoint(s), http://<address>/metrics (in inventory.json); "
+            f"watch them: prometheus --config.file={self.out}/monitoring/prometheus.yml"
         )
 
     def run(self) -> int:
@@ -253,7 +249,7 @@ class LocalRuntime:
                 self.start_member(member)
             inventory = self.write_inventory()
             self.console.print(f"inventory: {inventory}; logs: {self.out}/<node>/*.log")
-            self.console.print(self.monitoring())
+            self.console.print(self.monitoring(), soft_wrap=True)  # a path to copy, unbroken
             if self.cluster.clients:
                 users = ", ".join(self.cluster.clients)
                 self.console.print(

@@ -10,17 +10,15 @@ leaves nothing half-made. Later calls read the cache and work offline.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 import tempfile
 import zipfile
 from pathlib import Path
 
-from infra.kafka.releases import Release
+from infra.kafka.releases import CACHE, JMX_EXPORTER, Release, exporter_jar
 
 POM = Path(__file__).parent / "maven" / "kafka.xml"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kafka-log-cluster"
 # Classes a broker, its storage tool, the admin tools a roll and a rebalance run, and
 # (3.9) its ZooKeeper start from.
 MAIN_CLASSES = (
@@ -33,10 +31,6 @@ ZOOKEEPER_MAIN = "org/apache/zookeeper/server/quorum/QuorumPeerMain.class"
 # Written last: the POM's digest, then the jars. Its presence with this POM's digest
 # means every check passed for this POM; a changed POM resolves again.
 COMPLETE = ".complete"
-
-
-# The Prometheus JMX exporter, a Java agent every Kafka and ZooKeeper JVM starts with.
-JMX_EXPORTER = ("io.prometheus.jmx", "jmx_prometheus_javaagent", "1.0.1")
 
 
 class MavenError(RuntimeError):
@@ -113,7 +107,7 @@ def kafka_libs(release: Release, cache: Path = CACHE) -> Path:
 def exporter_agent(cache: Path = CACHE) -> Path:
     """The JMX exporter agent's jar, fetched from Maven Central the first time."""
     group, artifact, version = JMX_EXPORTER
-    jar = cache / "jmx-exporter" / f"{artifact}-{version}.jar"
+    jar = exporter_jar(cache)
     if jar.exists():
         return jar
     _tools()

@@ -200,6 +200,10 @@ def pytest_generate_tests(metafunc):
         ),
         "topic": (inventory["topics"], lambda t: t["name"]),
         "group": (inventory["groups"], lambda g: g["group"]),
+        "metrics_target": (
+            inventory.get("metrics", []),
+            lambda t: f"{t['node']}/{t['service']}",
+        ),
     }
     for name, (values, ids) in params.items():
         if name in metafunc.fixturenames:

@@ -13,6 +13,7 @@ import json
 import re
 import socket
 import time
+import urllib.request
 import uuid
 
 import orjson
@@ -108,6 +109,27 @@ def test_listeners_bound_on_the_planned_ports(jvm: Jvm, check):
     )
     actual = ask(lambda: sorted(set(planned) & listening_ports(jvm.host)))
     check(jvm.node["name"], f"{jvm.service} listeners bound", planned, actual)
+
+
+def served_series(address: str) -> list[str]:
+    """The series names an endpoint serves, from its Prometheus text."""
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    return sorted({line.split("{")[0].split(" ")[0] for line in text.splitlines()
+                   if line and not line.startswith("#")})  # fmt: skip
+
+
+def test_metrics_endpoint_serves_its_planned_series(metrics_target: dict, check):
+    """Each JMX exporter agent and consumer supervisor answers at its planned address with
+    the series its rules (or the workload) make; the brokers' are there once they run."""
+    planned = sorted(metrics_target["series"])
+
+    def served():
+        found = served_series(metrics_target["address"])
+        return [name for name in planned if name in found]
+
+    name = f"{metrics_target['service']} metrics at {metrics_target['address']}"
+    check(metrics_target["node"], name, planned, settle(served, planned))
 
 
 def test_data_volume_mounted(jvm: Jvm, check, not_run):

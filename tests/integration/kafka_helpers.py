@@ -22,7 +22,13 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from consumers.produce import demo_lines
 from infra.build import Built, build
-from infra.model.topology import LOCAL_PORT_BLOCK, PORT_OFFSETS, Placement
+from infra.model.topology import (
+    CONSUMER_METRICS_BELOW,
+    LOCAL_PORT_BLOCK,
+    MAX_GROUPS,
+    PORT_OFFSETS,
+    Placement,
+)
 from infra.render.files import install
 from infra.runtime.cluster import LocalCluster, ephemeral_ports, port_taken
 from tests.conftest import REPO, TEST_LOCAL_CORES
@@ -39,6 +45,8 @@ def free_port_block(nodes: int) -> int:
     while True:
         base = random.randrange(LOCAL_PORT_BLOCK, ephemeral_ports().start - 10 * (nodes + 1), 10)
         ports = [base + 10 * k + offset for k in range(nodes) for offset in PORT_OFFSETS.values()]
+        below = base - CONSUMER_METRICS_BELOW  # the consumer groups' metrics
+        ports += [below + 10 * k + g for k in range(nodes) for g in range(MAX_GROUPS)]
         if not any(port_taken(p) for p in ports):
             return base
 

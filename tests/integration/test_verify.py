@@ -189,7 +189,16 @@ def test_a_stopped_supervisor_fails_the_running_check(runtime, tmp_path):
     finally:
         os.kill(runtime["supervisor"], signal.SIGCONT)
     assert code == 1
-    assert failed(rows) == [("parsers-1", "siem-parsers supervisor running", "True", "False")]
+    (metrics,) = [t for t in runtime["inventory"]["metrics"] if t["node"] == "parsers-1"]
+    # Its metrics endpoint, served by a thread of the stopped process, answers no more.
+    assert {(r[0], r[1], r[2]) for r in failed(rows)} == {
+        ("parsers-1", "siem-parsers supervisor running", "True"),
+        (
+            "parsers-1",
+            f"consumer:siem-parsers metrics at {metrics['address']}",
+            str(sorted(metrics["series"])),
+        ),
+    }
 
 
 def test_a_frozen_worker_fails_the_worker_count(runtime, tmp_path):

@@ -58,6 +58,7 @@ def test_render_writes_every_node_file_and_nothing_outside_its_directory(cli, tm
             "inventory.json",
             "monitoring/prometheus.yml",
             "monitoring/alerts.yml",
+            "monitoring/dashboard.json",
         ]
     )
     assert f"wrote {len(written)} files under {out_dir}/" in out

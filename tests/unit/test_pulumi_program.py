@@ -13,6 +13,7 @@ import itertools
 import json
 import shutil
 from collections import Counter
+from pathlib import Path
 
 import pulumi
 import pytest
@@ -20,6 +21,8 @@ import yaml
 
 from consumers.properties import parse
 from infra.build import build
+from infra.model.metrics import AGENT_IN_CONTAINER
+from infra.model.topology import CONSUMER_METRICS_PORT
 from infra.provision.components import kafka as kafka_component
 from infra.provision.components.consumers import context_digest
 from infra.provision.components.secrets import KEYRING
@@ -57,11 +60,15 @@ def example(request):
 
 
 def uploads(container) -> dict[str, str | bytes]:
-    """Path -> content: the rendered files' text, the secret files' bytes."""
-    return {
-        u["file"]: u["content"] if "content" in u else base64.b64decode(u["contentBase64"])
-        for u in container.inputs.get("uploads", [])
-    }
+    """Path -> content: the rendered files' text, the secret files' bytes (a file of this
+    machine, the JMX exporter's jar: its bytes)."""
+
+    def content(u: dict) -> str | bytes:
+        if "source" in u:
+            return Path(u["source"]).read_bytes()
+        return u["content"] if "content" in u else base64.b64decode(u["contentBase64"])
+
+    return {u["file"]: content(u) for u in container.inputs.get("uploads", [])}
 
 
 def labels(resource) -> dict[str, str]:
@@ -117,7 +124,15 @@ def test_data_volumes_heap_and_ports(example):
                     if service == "kafka"
                     else f"ZK_SERVER_HEAP={heap}"
                 )
-                assert inputs["envs"] == [env]
+                port = next(p.container for p in node.ports if p.name == f"{service}-metrics")
+                agent = (
+                    f"-javaagent:{AGENT_IN_CONTAINER}=0.0.0.0:{port}:"
+                    f"{node.config_dir}/{service}-metrics.yaml"
+                )
+                flags = "KAFKA_OPTS" if service == "kafka" else "SERVER_JVMFLAGS"
+                assert inputs["envs"] == [env, f"{flags}={agent}"]
+                # The JMX exporter's jar, from this machine's Maven cache.
+                assert uploads(containers[name])[AGENT_IN_CONTAINER][:2] == b"PK"  # a jar
                 assert inputs["restart"] == "unless-stopped"
                 # The heap fits inside the container's share of the node's memory.
                 assert heap < inputs["memory"] == inputs["memorySwap"]
@@ -132,8 +147,16 @@ def test_data_volumes_heap_and_ports(example):
             for name in node.containers.values()
             for p in containers[name].inputs.get("ports", [])
         ]
+        metrics = [  # each consumer group's supervisor, published from its container
+            (
+                float(CONSUMER_METRICS_PORT),
+                float(s.metrics_target.rsplit(":", 1)[1]),
+                node.publish_ip,
+            )
+            for s in node.consumers
+        ]
         assert sorted(got) == sorted(
-            (float(p.container), float(p.published), node.publish_ip) for p in published
+            [(float(p.container), float(p.published), node.publish_ip) for p in published] + metrics
         )
 
 

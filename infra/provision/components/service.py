@@ -10,14 +10,20 @@ from typing import TypeVar
 import pulumi
 import pulumi_docker as docker
 
+from infra.kafka.releases import exporter_jar
+from infra.model.metrics import AGENT_IN_CONTAINER, METRICS_PORT, agent_flag
 from infra.model.plan import NodePlan, Plan
+from infra.model.topology import CONSUMER_METRICS_PORT
+from infra.problems import InputError, Problem
 from infra.provision.components.labels import Labels
 from infra.provision.components.secrets import ClusterSecrets
-from infra.render.files import Rendered
+from infra.render.files import Rendered, metrics_rules_file
 
 T = TypeVar("T")
 
 HEALTH_TIMEOUT_S = 180  # a broker formats its storage and joins the quorum first
+# The variable each image's start script adds to its JVM's flags (as the official ones do).
+JVM_FLAGS_ENV = {"kafka": "KAFKA_OPTS", "zookeeper": "SERVER_JVMFLAGS"}
 
 
 def answers(port: int, request: str, reply: str) -> list[str]:
@@ -68,13 +74,35 @@ class Target:
         }
 
 
-def ports_of(node: NodePlan, role: str) -> list[docker.ContainerPortArgs]:
-    """The node's published ports that belong to `role` (consumers publish none)."""
+def ports_of(node: NodePlan, service: str) -> list[docker.ContainerPortArgs]:
+    """The node's published ports that belong to `service`; a consumer group's: its metrics."""
+    if service.startswith("consumer:"):
+        share = next(s for s in node.consumers if f"consumer:{s.group}" == service)
+        published = int(share.metrics_target.rsplit(":", 1)[1])
+        return [
+            docker.ContainerPortArgs(
+                internal=CONSUMER_METRICS_PORT, external=published, ip=node.publish_ip
+            )
+        ]
     return [
         docker.ContainerPortArgs(internal=p.container, external=p.published, ip=node.publish_ip)
         for p in node.ports
-        if p.published is not None and p.service == role
+        if p.published is not None and p.service == service
     ]
+
+
+def metrics_agent(node: NodePlan, service: str) -> tuple[docker.ContainerUploadArgs, str]:
+    """The JMX exporter agent's jar, uploaded from this machine's cache, and the variable
+    that starts it in the service's JVM on its planned metrics port."""
+    jar = exporter_jar()
+    if not jar.exists():
+        found = Problem("jmx-exporter", f"not fetched into {jar} yet: run make kafka")
+        raise InputError("the Pulumi program", [found])
+    port = next(p.container for p in node.ports if p.name == METRICS_PORT[service])
+    rules = f"{node.config_dir}/{metrics_rules_file(service)}"
+    flag = agent_flag(AGENT_IN_CONTAINER, f"0.0.0.0:{port}", rules)
+    upload = docker.ContainerUploadArgs(file=AGENT_IN_CONTAINER, source=str(jar))
+    return upload, f"{JVM_FLAGS_ENV[service]}={flag}"
 
 
 def service_container(
@@ -102,6 +130,15 @@ def service_container(
         )
         path = node.data_dirs[service]
         volumes.append(docker.ContainerVolumeArgs(volume_name=volume.name, container_path=path))
+    uploads = [
+        docker.ContainerUploadArgs(file=f.path, content=f.content)
+        for f in target.rendered[node.name]
+        if f.service == service
+    ] + (target.secrets.uploads(node, service, runs_as) if target.secrets else [])
+    if service in METRICS_PORT:
+        agent, flags = metrics_agent(node, service)
+        uploads.append(agent)
+        envs = [*(envs or []), flags]
     healthcheck = None
     if health is not None:
         healthcheck = docker.ContainerHealthcheckArgs(
@@ -114,14 +151,9 @@ def service_container(
         image=image,
         command=command,
         envs=envs,
-        uploads=[
-            docker.ContainerUploadArgs(file=f.path, content=f.content)
-            for f in target.rendered[node.name]
-            if f.service == service
-        ]
-        + (target.secrets.uploads(node, service, runs_as) if target.secrets else []),
+        uploads=uploads,
         volumes=volumes,
-        ports=ports_of(node, role),
+        ports=ports_of(node, service),
         networks_advanced=[
             docker.ContainerNetworksAdvancedArgs(name=host.network.name, aliases=[name])
         ],
