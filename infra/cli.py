@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -108,6 +109,28 @@ def roll(args: argparse.Namespace, console: Console) -> int:
     ok, message = follow(args.out, console.print, args.timeout)
     console.print(f"roll: {message}" if ok else f"[red]roll: {message}[/red]")
     return 0 if ok else 1
+
+
+def top(args: argparse.Namespace, console: Console) -> int:
+    from rich.live import Live
+
+    from infra.ops.top import Top, TopError
+
+    try:
+        view = Top.local(args.out)
+    except TopError as err:
+        print(f"top: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.once:
+        console.print(view.frame())
+        return 0
+    try:
+        with Live(view.frame(), console=console, refresh_per_second=1) as live:
+            while True:
+                time.sleep(args.interval)
+                live.update(view.frame())
+    except KeyboardInterrupt:
+        return 0
 
 
 def rebalance(args: argparse.Namespace, console: Console) -> int:
@@ -319,6 +342,18 @@ def _parser() -> argparse.ArgumentParser:
         "--throttle", type=_positive, default=DEFAULT_THROTTLE_MB, metavar="MB",
         help=f"MB/s per broker (default {DEFAULT_THROTTLE_MB})",
     )  # fmt: skip
+    top_verb = verbs.add_parser(
+        "top",
+        help="a live view of a running cluster: brokers, partitions, ISR, groups, lag",
+        description="Brokers, the partitions each leads and holds, under-replicated and "
+        "leaderless partitions (the admin API), and each consumer group's workers, "
+        "records/s, lag and DLQ (its metrics endpoint), asked again every --interval "
+        "seconds until Ctrl-C.",
+    )
+    top_verb.add_argument("--local", action="store_true", required=True, help="up --local's")
+    top_verb.add_argument("--out", type=Path, default=Path("build/local"), help="its --out")
+    top_verb.add_argument("--interval", type=_positive, default=2, help="seconds per frame")
+    top_verb.add_argument("--once", action="store_true", help="print one frame and exit")
     keyring_verb = verbs.add_parser(
         "keyring",
         help="the stack's secret config keyring, filled for SPEC",
@@ -422,7 +457,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     for verb, run in (
         (plan_verb, plan), (render_verb, render), (check_verb, check), (up_verb, up),
-        (roll_verb, roll), (rebalance_verb, rebalance), (keyring_verb, keyring),
+        (roll_verb, roll), (rebalance_verb, rebalance), (top_verb, top), (keyring_verb, keyring),
         (jars_verb, jars), (plan_diff_verb, diff),
         (diff_verb, release_diff),
         (catalogs_verb, catalogs),

@@ -1,5 +1,6 @@
 """A real Prometheus (Debian's) scraping the local runtime from the config the plan renders:
-every planned target up, the brokers' and the group's series there, the alerts loaded."""
+every planned target up, the brokers' and the group's series there, the alerts loaded;
+and `infra top` showing the same cluster."""
 
 from __future__ import annotations
 
@@ -108,6 +109,17 @@ def test_prometheus_scrapes_every_planned_target_of_the_local_runtime(tmp_path):
         firing = [a["labels"]["alertname"] for a in api(port, "alerts")["alerts"]
                   if a["state"] == "firing"]  # fmt: skip
         assert firing == []
+        # `infra top` shows the same cluster from the admin API and the group's endpoint.
+        shown = subprocess.run(
+            [sys.executable, "-m", "infra", "top", "--local", "--out", str(out), "--once"],
+            cwd=REPO, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert shown.returncode == 0, shown.stderr
+        rows = {line.split("│")[1].strip(): line for line in shown.stdout.splitlines()
+                if line.count("│") > 2}  # fmt: skip
+        assert {"kafka-1", "kafka-2", "kafka-3", "siem-parsers"} <= set(rows), shown.stdout
+        assert "8/8" in rows["siem-parsers"]  # its workers, live of planned
+        assert "without a leader" in shown.stdout and " 0 without a leader" in shown.stdout
     finally:
         if server is not None:
             server.terminate()

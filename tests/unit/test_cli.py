@@ -143,3 +143,12 @@ def test_keyring_refuses_a_stranger_and_a_non_keyring_in_one_line(cli, monkeypat
     code, out, err = cli("keyring", "specs/secure-kraft.yaml")
     assert (code, out, err.count("\n")) == (2, "", 1)
     assert err.startswith("keyring: stdin is not a keyring")
+
+
+def test_top_without_a_running_cluster_is_one_line(cli, tmp_path):
+    code, out, err = cli("top", "--local", "--out", str(tmp_path), "--once")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"top: no local runtime's inventory at {tmp_path}/inventory.json: start python -m "
+        "infra up --local (or pass its --out)\n"
+    )
