@@ -114,11 +114,12 @@ def roll(args: argparse.Namespace, console: Console) -> int:
 def top(args: argparse.Namespace, console: Console) -> int:
     from rich.live import Live
 
-    from infra.ops.top import Top, TopError
+    from infra.ops.top import Top
+    from infra.runtime.cluster import ClusterError
 
     try:
         view = Top.local(args.out)
-    except TopError as err:
+    except ClusterError as err:
         print(f"top: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.once:

@@ -7,7 +7,6 @@ asks again; an endpoint or a cluster that does not answer is shown so, never fat
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.request
 from collections.abc import Callable
@@ -20,11 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Group
 from rich.table import Table
 
-from consumers.settings import SettingsError, client_file
-
-
-class TopError(RuntimeError):
-    """No running cluster to show; the message is the operator's one line."""
+from infra.runtime.running import running
 
 
 def _scrape(address: str) -> dict[str, float] | None:
@@ -50,20 +45,7 @@ class Top:
 
     @classmethod
     def local(cls, out: Path) -> Top:
-        path = out / "inventory.json"
-        try:
-            inventory = json.loads(path.read_text())
-            runtime = inventory["runtime"]
-            admin_file = runtime["clients"].get("admin")
-            login = client_file(admin_file) if admin_file else {}
-            settings = {**login, "bootstrap.servers": runtime["bootstrap_servers"]}
-        except SettingsError as err:
-            raise TopError(f"{path}: the admin's client file: {err}") from None
-        except (OSError, ValueError, KeyError, TypeError):
-            raise TopError(
-                f"no local runtime's inventory at {path}: start python -m infra up --local "
-                "(or pass its --out)"
-            ) from None
+        inventory, settings = running(out)
         return cls(inventory, AdminClient({**settings, "log_level": 0}))
 
     def brokers(self) -> Table:

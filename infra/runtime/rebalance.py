@@ -27,9 +27,9 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from consumers.settings import SettingsError, client_file
 from infra.kafka.releases import RELEASES, Release
 from infra.runtime.cluster import ClusterError
+from infra.runtime.running import running
 from infra.runtime.tools import KafkaTools
 
 Assignment = dict[tuple[str, int], list[int]]  # (topic, partition) -> replicas, leader first
@@ -280,29 +280,20 @@ class Running:
 
     @classmethod
     def local(cls, out: Path) -> Running:
+        try:
+            inventory, admin = running(out)
+        except ClusterError as err:
+            raise RebalanceRefused(str(err)) from None
         path = out / "inventory.json"
         try:
-            inventory = json.loads(path.read_text())
-            runtime = inventory["runtime"]
-            admin_file = runtime["clients"].get("admin")
-            admin = (
-                client_file(admin_file)
-                if admin_file
-                else {"bootstrap.servers": runtime["bootstrap_servers"]}
-            )
             version = inventory["cluster"]["kafka_release"]
             brokers = {
                 n["name"]: (int(n["node_id"]), int(n["cores"]))
                 for n in inventory["nodes"]
                 if "broker" in n["roles"]
             }
-        except SettingsError as err:  # before ValueError, which it is
-            raise RebalanceRefused(f"{path}: the admin's client file: {err}") from None
-        except (OSError, ValueError, KeyError, TypeError):
-            raise RebalanceRefused(
-                f"no local runtime's inventory at {path}: start python -m infra up --local "
-                f"SPEC --out {out}"
-            ) from None
+        except (ValueError, KeyError, TypeError):
+            raise RebalanceRefused(f"{path}: not an inventory of up --local") from None
         release = next((r for r in RELEASES.values() if r.version == version), None)
         if release is None:
             raise RebalanceRefused(f"{path}: Kafka {version} is not a release this project runs")

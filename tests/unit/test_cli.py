@@ -150,5 +150,5 @@ def test_top_without_a_running_cluster_is_one_line(cli, tmp_path):
     assert (code, out) == (2, "")
     assert err == (
         f"top: no local runtime's inventory at {tmp_path}/inventory.json: start python -m "
-        "infra up --local (or pass its --out)\n"
+        f"infra up --local SPEC --out {tmp_path}\n"
     )
