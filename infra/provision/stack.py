@@ -97,9 +97,12 @@ def provision() -> Provisioned:
         # A worker exits when its topic is missing, or when it may not read it.
         depends_on=kafka.topics + kafka.access,
     )
+    inventory = build_inventory(plan, rendered)
     outputs: dict[str, Any] = {
         "bootstrap_servers": plan.cluster.bootstrap_servers,
-        "inventory": build_inventory(plan, rendered),
+        # `pulumi up` ends by printing these: where each endpoint's metrics are.
+        "metrics": [f"http://{t['address']}/metrics" for t in inventory["metrics"]],
+        "inventory": inventory,
     }
     if secrets is not None:
         outputs |= {"clients": secrets.clients, "ca_pem": secrets.ca_pem}  # secret outputs

@@ -28,6 +28,7 @@ from infra.provision.components.consumers import context_digest
 from infra.provision.components.secrets import KEYRING
 from infra.provision.program import mocks
 from infra.provision.stack import provider_name
+from infra.render.files import monitoring
 from infra.secrets import Keyring, fill, secret_contents
 from tests.conftest import EXAMPLE_SPECS, REPO, plaintext
 
@@ -276,6 +277,10 @@ def test_outputs_are_the_bootstrap_servers_and_the_cli_inventory(example, cli):
     spec, _, result, built = example
     outputs = result["provisioned"].outputs
     assert outputs["bootstrap_servers"] == built.plan.cluster.bootstrap_servers
+    prometheus = yaml.safe_load(monitoring(built.plan)["prometheus.yml"])
+    scraped = [t for job in prometheus["scrape_configs"] for c in job["static_configs"]
+               for t in c["targets"]]  # fmt: skip
+    assert outputs["metrics"] == [f"http://{t}/metrics" for t in scraped]
     code, printed, _ = cli("plan", spec, "--inventory", "--stack", "test")
     assert code == 0
     assert outputs["inventory"] == json.loads(printed)
@@ -402,7 +407,8 @@ def test_keys_and_passwords_reach_the_engine_only_as_secrets(spec):
             if where not in secret:
                 assert not any(s in str(value) for s in sealed), (resource.name, where)
     assert result["secret_outputs"] == {
-        "bootstrap_servers": False, "inventory": False, "clients": True, "ca_pem": True
+        "bootstrap_servers": False, "metrics": False, "inventory": False,
+        "clients": True, "ca_pem": True,
     }  # fmt: skip
     admin = result["outputs"]["clients"]["admin"]
     assert admin["sasl.password"] == ring.password("admin")
@@ -471,7 +477,7 @@ def test_a_spec_that_opts_out_needs_no_keyring_and_registers_no_secret(tmp_path)
     run = mocks.run_program(str(spec))  # no keyring in its config
     recorder, result = run.recorder, run.result
     assert not any(recorder.secret.values())
-    assert set(result["outputs"]) == {"bootstrap_servers", "inventory"}
+    assert set(result["outputs"]) == {"bootstrap_servers", "metrics", "inventory"}
     assert recorder.of(SCRAM_USER) == recorder.of(ACL) == []
     (provider,) = recorder.of("pulumi:providers:kafka")
     assert provider.inputs["tlsEnabled"] == "false" and "saslUsername" not in provider.inputs
