@@ -27,11 +27,10 @@ from consumers.lifetime import die_with_parent
 from consumers.properties import parse
 from consumers.settings import client_file
 from infra.kafka.releases import RELEASES, Release
-from infra.model.metrics import METRICS_PORT, agent_flag
 from infra.model.plan import NodePlan, Plan
 from infra.model.security import ADMIN, scram_credential
 from infra.model.topology import LOOPBACK
-from infra.render.files import metrics_rules_file
+from infra.render.files import metrics_agent
 from infra.runtime import jvm
 from infra.runtime.access import AccessError, admin_settings, grant
 from infra.runtime.maven import exporter_agent, kafka_libs
@@ -248,9 +247,7 @@ class LocalCluster:
         assert self.libs is not None
         heap = jvm.heap_flags(service.kind, int(service.node.heap_mb[service.kind].value))
         main = jvm.KAFKA_MAIN if service.kind == "kafka" else jvm.ZOOKEEPER_MAIN
-        port = service.port(METRICS_PORT[service.kind])
-        rules = f"{service.node.config_dir}/{metrics_rules_file(service.kind)}"
-        agent = agent_flag(str(exporter_agent()), f"{LOOPBACK}:{port}", rules)
+        agent = metrics_agent(service.node, service.kind, str(exporter_agent()), LOOPBACK)
         return jvm.java(self.release, self.libs, main, [service.config], heap, agent=agent)
 
     def _format_storage(self, services: list[Service]) -> None:

@@ -11,13 +11,13 @@ import pulumi
 import pulumi_docker as docker
 
 from infra.kafka.releases import exporter_jar
-from infra.model.metrics import AGENT_IN_CONTAINER, METRICS_PORT, agent_flag
+from infra.model.metrics import AGENT_IN_CONTAINER, METRICS_PORT
 from infra.model.plan import NodePlan, Plan
 from infra.model.topology import CONSUMER_METRICS_PORT
 from infra.problems import InputError, Problem
 from infra.provision.components.labels import Labels
 from infra.provision.components.secrets import ClusterSecrets
-from infra.render.files import Rendered, metrics_rules_file
+from infra.render.files import Rendered, metrics_agent
 
 T = TypeVar("T")
 
@@ -91,16 +91,14 @@ def ports_of(node: NodePlan, service: str) -> list[docker.ContainerPortArgs]:
     ]
 
 
-def metrics_agent(node: NodePlan, service: str) -> tuple[docker.ContainerUploadArgs, str]:
+def jvm_agent(node: NodePlan, service: str) -> tuple[docker.ContainerUploadArgs, str]:
     """The JMX exporter agent's jar, uploaded from this machine's cache, and the variable
     that starts it in the service's JVM on its planned metrics port."""
     jar = exporter_jar()
     if not jar.exists():
         found = Problem("jmx-exporter", f"not fetched into {jar} yet: run make kafka")
         raise InputError("the Pulumi program", [found])
-    port = next(p.container for p in node.ports if p.name == METRICS_PORT[service])
-    rules = f"{node.config_dir}/{metrics_rules_file(service)}"
-    flag = agent_flag(AGENT_IN_CONTAINER, f"0.0.0.0:{port}", rules)
+    flag = metrics_agent(node, service, AGENT_IN_CONTAINER, "0.0.0.0")
     upload = docker.ContainerUploadArgs(file=AGENT_IN_CONTAINER, source=str(jar))
     return upload, f"{JVM_FLAGS_ENV[service]}={flag}"
 
@@ -136,7 +134,7 @@ def service_container(
         if f.service == service
     ] + (target.secrets.uploads(node, service, runs_as) if target.secrets else [])
     if service in METRICS_PORT:
-        agent, flags = metrics_agent(node, service)
+        agent, flags = jvm_agent(node, service)
         uploads.append(agent)
         envs = [*(envs or []), flags]
     healthcheck = None
