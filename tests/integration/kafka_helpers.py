@@ -219,6 +219,7 @@ class Feeder:
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run)
         self.unflushed = 0
+        self.failure: BaseException | None = None
 
     def _delivered(self, err, msg) -> None:
         if err is None:
@@ -227,12 +228,27 @@ class Feeder:
             self.errors.append(err.str())
 
     def _run(self) -> None:
+        try:
+            self._produce()
+        except BaseException as exc:  # re-raised by stop(), in the test's own thread
+            self.failure = exc
+
+    def _produce(self) -> None:
         producer = Producer(self.settings)
         seq = 0
         while not self.stopping.is_set():
             for line in demo_lines(500, seq):
                 key = str(seq).encode()
-                producer.produce(self.topic, key=key, value=line, on_delivery=self._delivered)
+                while True:
+                    try:
+                        producer.produce(
+                            self.topic, key=key, value=line, on_delivery=self._delivered
+                        )
+                        break
+                    except BufferError:
+                        # The local queue is full while a leader moves: wait for room, as
+                        # a shipper applying backpressure does, and never drop the line.
+                        producer.poll(0.1)
                 seq += 1
             producer.poll(0)
             time.sleep(0.05)
@@ -247,3 +263,6 @@ class Feeder:
         self.stopping.set()
         if self.thread.is_alive():
             self.thread.join(timeout=90)
+        failure, self.failure = self.failure, None  # raised once; a second stop() cleans up
+        if failure is not None:
+            raise AssertionError(f"the feeder stopped early: {failure!r}") from failure
