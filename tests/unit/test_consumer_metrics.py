@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from consumers.metrics import serve
 from consumers.produce import demo_lines
 from consumers.settings import Settings, SettingsError, build, metrics_address
+from consumers.sinks import Sent
 from consumers.stats import COMMIT_BUCKETS, Latencies
 from consumers.supervisor import CRASH_LOOP_DEATHS, Supervisor
 from consumers.worker import Worker
@@ -298,8 +299,9 @@ def test_each_rebalance_callback_counts_once():
 
 def test_a_refused_commit_is_timed_too():
     w = worker(ConsumerStandIn([TopicPartition("t", 0)], refuse_commits=True))
+    w.settled = {("t", 0): 10}
     w._commit()
-    assert w.commit_pending
+    assert w.settled == {("t", 0): 10}  # kept, for the next round
     assert sum(w.commits.buckets) == 1
 
 
@@ -329,15 +331,35 @@ class Message:
 class RefusesTheFirst:
     name = "kafka:out"
 
-    def deliver(self, values, _keepalive):
+    def send(self, values, _keepalive):
+        return Sent([])
+
+    def settle(self, _sent, _keepalive):
         return [(0, "Message size too large")]
+
+
+class DeadLetters:
+    """A DLQ that takes everything at once, and keeps it."""
+
+    def __init__(self):
+        self.letters: list[dict] = []
+
+    def send_messages(self, letters, _keepalive):
+        self.letters += letters
+        return Sent([])
+
+    def settle(self, _sent, _keepalive):
+        return []
+
+    def deliver_messages(self, letters, keepalive):
+        return self.settle(self.send_messages(letters, keepalive), keepalive)
 
 
 def test_records_the_sink_refuses_count_as_dead_letters_not_as_delivered():
     w = worker(ConsumerStandIn([TopicPartition("t", 0)]))
-    w.sink = RefusesTheFirst()  # type: ignore[assignment]
-    dead: list[dict] = []
-    w._to_dlq = dead.extend  # type: ignore[method-assign,assignment]
+    w.sink, w.dlq = RefusesTheFirst(), DeadLetters()  # type: ignore[assignment]
     valid = list(demo_lines(3))
-    w._process([Message(v, i) for i, v in enumerate([*valid, b"not a log line"])])
-    assert (w.counts["records"], w.counts["dlq"], len(dead)) == (2, 2, 2)
+    w._send([Message(v, i) for i, v in enumerate([*valid, b"not a log line"])])
+    w._settle_oldest()
+    assert (w.counts["records"], w.counts["dlq"], len(w.dlq.letters)) == (2, 2, 2)
+    assert w.settled == {("t", 0): 4}  # every record of the batch is accounted for
