@@ -35,7 +35,7 @@ lint: $(STAMP)
 # Debian's Docker engine, busybox and debootstrap for the Docker tests (as root), Kafka's
 # jars; the tests start every broker, ZooKeeper and dockerd they use and stop them.
 test: lint deps kafka
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=20
 
 deps:
 	scripts/test-deps.sh

@@ -61,7 +61,7 @@ def _lag(partition: dict) -> int:
 
 
 class Abandoned(Exception):
-    """Stopping while a sink is down: the batches in flight are left uncommitted, for the next owner."""
+    """Stopping while a sink is down: the batches in flight stay uncommitted, for the next owner."""
 
 
 Offsets = dict[tuple[str, int], int]  # (topic, partition) -> the next offset to read

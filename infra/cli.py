@@ -252,7 +252,7 @@ def verify(args: argparse.Namespace, console: Console) -> int:
         built = _built(args.spec)
         inventory = inventory_file(inventory_json(built.plan, built.rendered))
     args.junit.parent.mkdir(parents=True, exist_ok=True)
-    return verify(inventory, args.stack, args.junit, console)
+    return verify(inventory, args.stack, args.junit, console, args.settle)
 
 
 def ci(args: argparse.Namespace, console: Console) -> int:
@@ -418,6 +418,13 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--stack", help="a Pulumi stack whose inventory output to read")
     verify_verb.add_argument(
         "--junit", type=Path, default=Path("build/verify-junit.xml"), help="JUnit XML here"
+    )
+    verify_verb.add_argument(
+        "--settle",
+        type=float,
+        metavar="SECONDS",
+        help="how long a check that converges (group membership, metrics endpoints) waits "
+        "for the planned answer before it fails; 60 by default, for a deployment just up",
     )
     ci_verb = verbs.add_parser(
         "ci",

@@ -80,12 +80,21 @@ def _readable(inventory: Path) -> str | None:
     return None
 
 
-def verify(inventory: Path | None, stack: str | None, junit: Path, console: Console) -> int:
-    """Run the suite; the table shows this run's results or none (never an older file's)."""
+def verify(
+    inventory: Path | None,
+    stack: str | None,
+    junit: Path,
+    console: Console,
+    settle_s: float | None = None,
+) -> int:
+    """Run the suite; the table shows this run's results or none (never an older file's).
+    `settle_s`: how long a converging check waits (the suite's default when None)."""
     if inventory is not None and (why := _readable(inventory)):
         print(f"verify: --inventory {inventory}: {why}", file=sys.stderr)
         return EXIT_BAD_INPUT
     target = ["--stack", stack] if stack else ["--inventory", str(inventory)]
+    if settle_s is not None:
+        target += ["--settle", str(settle_s)]
     junit.unlink(missing_ok=True)
     console.print(f"verifying {stack or inventory} (one line per check):")
     completed = subprocess.run(

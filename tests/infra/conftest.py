@@ -33,6 +33,7 @@ from infra.ops.stacks import backend_url
 
 LOCAL = testinfra.get_host("local://")
 REACH_TIMEOUT_S = 10
+SETTLE_S = 60  # right after `up`, consumers may still be joining their group
 
 
 def pytest_addoption(parser):
@@ -41,6 +42,12 @@ def pytest_addoption(parser):
         "--inventory", help="inventory JSON (plan --inventory, a stack's, or up --local's)"
     )
     group.addoption("--stack", help="read the inventory from this Pulumi stack's outputs")
+    group.addoption(
+        "--settle",
+        type=float,
+        default=SETTLE_S,
+        help="seconds a converging check (group membership, metrics) waits for its answer",
+    )
 
 
 def load_inventory(config) -> dict:

@@ -17,6 +17,7 @@ import urllib.request
 import uuid
 
 import orjson
+import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import ConfigResource
 from docker.errors import NotFound
@@ -25,7 +26,6 @@ from consumers.properties import parse, to_property
 from tests.infra.conftest import LOCAL, Jvm, Member, engine, in_container, members
 
 PROBE_DEADLINE_S = 60
-SETTLE_S = 60  # right after `up`, consumers may still be joining their group
 HEAP_SETTING = {
     "kafka": lambda mb: f"KAFKA_HEAP_OPTS=-Xms{mb}m -Xmx{mb}m",
     "zookeeper": lambda mb: f"ZK_SERVER_HEAP={mb}",
@@ -52,14 +52,20 @@ def ask(question):
         )
 
 
-def settle(question, expected, deadline_s: float = SETTLE_S):
-    """Ask until the answer is `expected` or the deadline passes; the last answer."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        answer = ask(question)
-        if answer == expected or time.monotonic() > deadline:
-            return answer
-        time.sleep(1)
+@pytest.fixture
+def settle(request):
+    """Ask until the answer is `expected` or --settle seconds pass; the last answer."""
+    deadline_s = request.config.getoption("--settle")
+
+    def settled(question, expected):
+        deadline = time.monotonic() + deadline_s
+        while True:
+            answer = ask(question)
+            if answer == expected or time.monotonic() > deadline:
+                return answer
+            time.sleep(1)
+
+    return settled
 
 
 def container_state(host: str, name: str) -> str:
@@ -119,7 +125,7 @@ def served_series(address: str) -> list[str]:
                    if line and not line.startswith("#")})  # fmt: skip
 
 
-def test_metrics_endpoint_serves_its_planned_series(metrics_target: dict, check):
+def test_metrics_endpoint_serves_its_planned_series(metrics_target: dict, check, settle):
     """Each JMX exporter agent and consumer supervisor answers at its planned address with
     the series its rules (or the workload) make; the brokers' are there once they run."""
     planned = sorted(metrics_target["series"])
@@ -243,7 +249,7 @@ def zookeeper_mode(node: dict, runtime: dict) -> str:
     return found.group(1) if found else "not serving"
 
 
-def test_zookeeper_ensemble_has_one_leader(ensemble, runtime, check):
+def test_zookeeper_ensemble_has_one_leader(ensemble, runtime, check, settle):
     expected = (
         {"leader": 1, "follower": len(ensemble) - 1} if len(ensemble) > 1 else {"standalone": 1}
     )
@@ -386,7 +392,7 @@ def _assignments(cluster, group: str) -> list[list[str]]:
     ]
 
 
-def test_group_members_own_every_partition_once(group, answering, check):
+def test_group_members_own_every_partition_once(group, answering, check, settle):
     name = f"group {group['group']}: members, each partition owned once"
     cluster = answering(name)
     partitions = (
@@ -404,7 +410,7 @@ def test_group_members_own_every_partition_once(group, answering, check):
     check("cluster", name, expected, settle(owned, expected))
 
 
-def test_supervisors_status_agrees_with_the_broker(group, inventory, answering, check):
+def test_supervisors_status_agrees_with_the_broker(group, inventory, answering, check, settle):
     name = f"group {group['group']}: supervisors' status files agree with the broker"
     cluster = answering(name)
     shares = [m for m in members(inventory) if m.group == group["group"]]
