@@ -6,10 +6,10 @@ acknowledged. The raw forward skips parsing: it is the ceiling of this client an
 broker, tuned for its own speed (100,000-record batches), as quixstreams keeps the
 settings it runs fastest with; neither is held to the project's. All run against the
 same broker in the same run (a real Apache Kafka node on this machine, the tests' own,
-or KAFKA_BOOTSTRAP_SERVERS), one after another, each in its own consumer group. Progress is read from outside, identically for all: the
-group's committed offsets, polled every 50 ms. Records/s count from the first commit
-(so the group join is excluded) to the commit of the last record. The output is then
-counted by reading it.
+or KAFKA_BOOTSTRAP_SERVERS), one after another, each in its own consumer group.
+Progress is read from outside, identically for all: the group's committed offsets,
+polled every 50 ms. Records/s count from the first commit (so the group join is
+excluded) to the commit of the last record. The output is then counted by reading it.
 
     make bench-consumers            # or: .venv/bin/python benchmarks/consumer_throughput.py
 
