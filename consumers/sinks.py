@@ -125,7 +125,7 @@ class KafkaSink(Sink):
         return self.settle(self.send_messages(messages, keepalive), keepalive)
 
     def settle(self, sent: Sent, keepalive: KeepAlive) -> Rejected:
-        self.wait(sent, keepalive)
+        self._wait(sent, keepalive)
         pending, failed = sent.entries, sent.failed
         rejected: Rejected = []
         attempt = 0
@@ -156,7 +156,7 @@ class KafkaSink(Sink):
             pending, failed = retry, self._send(retry, keepalive)
         return sorted(rejected)
 
-    def wait(self, sent: Sent, keepalive: KeepAlive) -> None:
+    def _wait(self, sent: Sent, keepalive: KeepAlive) -> None:
         """Until every record of `sent` has its report, serving every report that comes
         (other batches' too); keepalive() once a second meanwhile."""
         while not sent.done:
@@ -170,7 +170,7 @@ class KafkaSink(Sink):
         """Queue `pending` and wait for it: what failed, as (index, message, error)."""
         sent = Sent(pending)
         self._enqueue(sent, keepalive)
-        self.wait(sent, keepalive)
+        self._wait(sent, keepalive)
         return sent.failed
 
     def _enqueue(self, sent: Sent, keepalive: KeepAlive) -> None:

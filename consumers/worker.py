@@ -143,8 +143,6 @@ class Worker:
         if not self.paused:
             return
         self.paused = False
-        self.commit_due = 0.0  # monotonic time of the next commit while records flow
-        self.settling = False  # the oldest batch is settling: nothing behind it may
         assignment = self.consumer.assignment()
         if assignment:
             self.consumer.resume(assignment)

@@ -20,6 +20,8 @@ class Commits:
     def assignment(self) -> list[TopicPartition]:
         return self.owned
 
+    def resume(self, _partitions) -> None: ...
+
     def commit(self, offsets, asynchronous):
         assert asynchronous is False
         self.made.append(sorted((tp.topic, tp.partition, tp.offset) for tp in offsets))
@@ -111,3 +113,15 @@ def test_a_commit_leaves_out_partitions_no_longer_owned():
     w.settled = {("t", 0): 10, ("t", 1): 30}  # t1 moved while its batch settled
     w._commit_when_due(idle=True)
     assert consumer.made == [[("t", 0, 10)]]
+
+
+def test_resuming_after_a_retry_keeps_the_commit_cadence():
+    w, consumer = worker(), Commits(owned=(0,))
+    w.consumer = consumer  # type: ignore[assignment]
+    w.settled = {("t", 0): 10}
+    w._commit_when_due(idle=False)
+    w.paused = True  # keepalive() paused the partitions while a delivery retried
+    w._resume()
+    w.settled = {("t", 0): 20}
+    w._commit_when_due(idle=False)
+    assert consumer.made == [[("t", 0, 10)]]  # the next commit is still COMMIT_INTERVAL_S off
