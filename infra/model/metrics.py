@@ -90,12 +90,6 @@ METRICS_PORT = {"kafka": KAFKA_METRICS, "zookeeper": ZOOKEEPER_METRICS}
 AGENT_IN_CONTAINER = "/opt/jmx-exporter/jmx_prometheus_javaagent.jar"  # uploaded there
 
 
-def agent_flag(jar: str, bind: str, rules: str) -> str:
-    """The JVM flag that starts the JMX exporter agent, serving on `bind` (HOST:PORT)
-    the series `rules` (its rendered rules file) makes."""
-    return f"-javaagent:{jar}={bind}:{rules}"
-
-
 @dataclass(frozen=True)
 class Target:
     """One scrape target: where it answers, the labels its series get, and series it must

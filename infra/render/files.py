@@ -19,14 +19,7 @@ from consumers.client_config import problems as client_problems
 from consumers.properties import parse, to_property
 from consumers.settings import prefixed
 from infra.kafka.broker_rules import check_entries
-from infra.model.metrics import (
-    EXPORT_RULES,
-    METRICS_PORT,
-    SCRAPE_INTERVAL_S,
-    agent_flag,
-    alerts,
-    targets,
-)
+from infra.model.metrics import EXPORT_RULES, METRICS_PORT, SCRAPE_INTERVAL_S, alerts, targets
 from infra.model.plan import NodePlan, Plan
 from infra.problems import Problem, raise_if
 from infra.render.dashboard import dashboard
@@ -119,7 +112,7 @@ def metrics_agent(node: NodePlan, service: str, jar: str, host: str) -> str:
     """The JVM flag that starts the JMX exporter agent of `service` on `node`: bound to
     `host` on its planned metrics port, reading its rendered rules file."""
     port = next(p.container for p in node.ports if p.name == METRICS_PORT[service])
-    return agent_flag(jar, f"{host}:{port}", f"{node.config_dir}/{metrics_rules_file(service)}")
+    return f"-javaagent:{jar}={host}:{port}:{node.config_dir}/{metrics_rules_file(service)}"
 
 
 def monitoring(plan: Plan) -> dict[str, str]:
