@@ -426,17 +426,50 @@ def create_container(client: docker.DockerClient, inputs: dict) -> str:
     return name
 
 
+def _healthy(client: docker.DockerClient, name: str, started: float, timeout_s: float) -> bool:
+    """Whether the healthcheck passes yet; refused once the container exits or its
+    `waitTimeout` is over."""
+    state = client.api.inspect_container(name)["State"]
+    if state.get("Health", {}).get("Status") == "healthy":
+        return True
+    if not state["Running"] or time.monotonic() > started + timeout_s:
+        logs = client.api.logs(name, tail=15).decode(errors="replace")
+        why = "exited" if not state["Running"] else f"is not healthy after {timeout_s:.0f} s"
+        raise CannotBuild(f"container {name} {why}; its last lines:\n{logs}")
+    return False
+
+
 def wait_healthy(client: docker.DockerClient, name: str, timeout_s: float) -> None:
     """What `wait: true` makes pulumi-docker do: block until the healthcheck passes."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        state = client.api.inspect_container(name)["State"]
-        if state.get("Health", {}).get("Status") == "healthy":
-            return
-        if not state["Running"] or time.monotonic() > deadline:
-            logs = client.api.logs(name, tail=15).decode(errors="replace")
-            why = "exited" if not state["Running"] else f"is not healthy after {timeout_s:.0f} s"
-            raise CannotBuild(f"container {name} {why}; its last lines:\n{logs}")
+    started = time.monotonic()
+    while not _healthy(client, name, started, timeout_s):
+        time.sleep(0.5)
+
+
+def start_wave(client: docker.DockerClient, run: Run, role: str, console: Console) -> None:
+    """A component's containers as the engine creates them: each as soon as the
+    containers it depends on are created (healthy, with `wait: true`), so the
+    independent ones at once (an ensemble or a quorum is healthy only when its members
+    are up together) and a chain one after another."""
+    wave = {
+        r.name: r.inputs
+        for r in run.recorder.of(CONTAINER)
+        if _labels(r.inputs)[f"{PREFIX}.role"] == role
+    }
+    waiting = dict(wave)
+    creating: dict[str, float] = {}  # resource -> when its container started
+    while waiting or creating:
+        for resource, inputs in list(waiting.items()):
+            if not set(run.recorder.depends_on[resource]) & (waiting.keys() | creating.keys()):
+                client.api.start(inputs["name"])
+                creating[resource] = time.monotonic()
+                del waiting[resource]
+        for resource, started in list(creating.items()):
+            inputs = wave[resource]
+            timeout_s = float(inputs.get("waitTimeout", 300))
+            if not inputs.get("wait") or _healthy(client, inputs["name"], started, timeout_s):
+                console.print(f"  started {inputs['name']}")
+                del creating[resource]
         time.sleep(0.5)
 
 
@@ -544,23 +577,15 @@ def create(client: docker.DockerClient, run: Run, console: Console) -> None:
     for image in run.recorder.of(REMOTE_IMAGE):
         if not client.images.list(name=image.inputs["name"]):
             raise CannotBuild(f"image {image.inputs['name']} is not on the engine")
-    containers = [c.inputs for c in run.recorder.of(CONTAINER)]
-    for inputs in containers:
-        create_container(client, inputs)
-    # The program's depends_on, wave by wave as the engine creates them: a component's
-    # containers at once (an ensemble or a quorum is healthy only when its members are
-    # up together), ZooKeeper before Kafka, the topics, then the consumers.
+    for container in run.recorder.of(CONTAINER):
+        create_container(client, container.inputs)
+    # The program's depends_on, as the engine follows it: ZooKeeper before Kafka, the
+    # topics, then the consumers.
     for role in ("zookeeper", "kafka", "topics", "consumer"):
         if role == "topics":
             create_topics(run)
-            continue
-        wave = [c for c in containers if _labels(c)[f"{PREFIX}.role"] == role]
-        for inputs in wave:
-            client.api.start(inputs["name"])
-        for inputs in wave:
-            if inputs.get("wait"):
-                wait_healthy(client, inputs["name"], float(inputs.get("waitTimeout", 300)))
-            console.print(f"  started {inputs['name']}")
+        else:
+            start_wave(client, run, role, console)
 
 
 def destroy(client: docker.DockerClient, stack: str) -> int:

@@ -501,6 +501,17 @@ def test_containers_are_replaced_delete_first_and_dedicated_kafka_nodes_one_by_o
         assert not set(chain[1:]) & set(recorder.depends_on[chain[0]])
 
 
+def test_a_dedicated_broker_is_created_once_every_voter_answers():
+    recorder, _ = run_program("specs/dedicated-controllers.yaml")
+    plan = build("specs/dedicated-controllers.yaml").plan
+    voters = {n.containers["kafka"] for n in plan.nodes if n.roles == ["controller"]}
+    brokers = {n.containers["kafka"] for n in plan.nodes if n.roles == ["broker"]}
+    for broker in brokers:
+        assert voters <= set(recorder.depends_on[broker]), broker
+    for voter in voters:  # and a voter waits for no broker
+        assert not set(recorder.depends_on[voter]) & brokers
+
+
 def test_combined_nodes_are_not_chained_since_one_is_healthy_only_with_a_quorum():
     recorder, _ = run_program("specs/three-node-kraft.yaml")
     kafka = {
