@@ -35,7 +35,7 @@ from scripts.docker_env import (
 )
 from tests.conftest import REPO
 from tests.infra.test_security import PLAINTEXT_PLAN
-from tests.integration.test_verify import SECURITY_CHECKS, failed
+from tests.integration.test_verify import BROKEN, SECURITY_CHECKS, failed
 
 # What a real cluster cannot answer, and only that, is not run: ZooKeeper mode's
 # cluster id is ZooKeeper's, not the plan's; the locks of a plan that has none.
@@ -63,12 +63,13 @@ def environment(client, spec: str, tmp_path):
         assert not client.containers.list(all=True, filters=ours)
 
 
-def verify(tmp_path, inventory: dict, docker_host: str) -> tuple[int, list[dict]]:
+def verify(tmp_path, inventory: dict, docker_host: str, *args: str) -> tuple[int, list[dict]]:
     path = tmp_path / f"inventory-{uuid.uuid4().hex[:6]}.json"
     path.write_text(json.dumps(inventory))
     junit = tmp_path / f"junit-{uuid.uuid4().hex[:6]}.xml"
     completed = subprocess.run(
-        [sys.executable, "-m", "infra", "verify", "--inventory", str(path), "--junit", str(junit)],
+        [sys.executable, "-m", "infra", "verify", "--inventory", str(path), "--junit", str(junit),
+         *args],
         cwd=REPO, capture_output=True, text=True, timeout=600,
         env={**os.environ, "DOCKER_HOST": docker_host},
     )  # fmt: skip
@@ -152,7 +153,7 @@ def test_a_changed_file_fails_its_hash_check(three_nodes, client, docker_engine,
     edit = f"cp {path} /tmp/original && echo '# edited' >> {path}"
     assert container.exec_run(["sh", "-c", edit], user="root").exit_code == 0
     try:
-        code, rows = verify(tmp_path, three_nodes, docker_engine)
+        code, rows = verify(tmp_path, three_nodes, docker_engine, *BROKEN)
     finally:
         container.exec_run(["cp", "/tmp/original", path], user="root")
     expected = next(
@@ -173,7 +174,7 @@ def test_a_frozen_worker_fails_the_worker_count(three_nodes, client, docker_engi
     )  # fmt: skip
     subprocess.run(["kill", "-STOP", worker], check=True)  # its pid as the host sees it
     try:
-        code, rows = verify(tmp_path, three_nodes, docker_engine)
+        code, rows = verify(tmp_path, three_nodes, docker_engine, *BROKEN)
     finally:
         subprocess.run(["kill", "-CONT", worker], check=True)
     assert code == 1
@@ -195,7 +196,7 @@ def test_a_stopped_container_fails_its_nodes_checks_only(
     container = client.containers.get("siem-kafka-2")
     container.stop(timeout=30)
     try:
-        code, rows = verify(tmp_path, three_nodes, docker_engine)
+        code, rows = verify(tmp_path, three_nodes, docker_engine, *BROKEN)
     finally:
         container.start()
         wait_healthy(client, "siem-kafka-2", 180)  # back in the cluster for the next test
@@ -218,6 +219,6 @@ def test_a_planned_topic_grown_by_a_partition_fails_its_count(three_nodes, docke
     login = client_file(three_nodes["runtime"]["clients"]["admin"])  # secure by default
     admin = AdminClient({**login, "log_level": 0})  # alive until the future resolves
     admin.create_partitions([NewPartitions("logs.parsed", 25)])["logs.parsed"].result(timeout=30)
-    code, rows = verify(tmp_path, three_nodes, docker_engine)
+    code, rows = verify(tmp_path, three_nodes, docker_engine, *BROKEN)
     assert code == 1
     assert failed(rows) == [("cluster", "topic logs.parsed partitions", "24", "25")]
