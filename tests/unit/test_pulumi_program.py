@@ -519,3 +519,18 @@ def test_combined_nodes_are_not_chained_since_one_is_healthy_only_with_a_quorum(
     }
     for name in kafka:
         assert not (kafka - {name}) & set(recorder.depends_on[name])
+
+
+def test_declaring_the_quorum_first_leaves_the_images_named_by_the_spec_order(tmp_path):
+    """A Kafka image per host, counted in spec order: a broker-first spec keeps its
+    image names, which a running stack knows (renamed, `pulumi up` would create new
+    image resources on every host and delete the old)."""
+    edge = yaml.safe_load((REPO / "specs/multi-host.yaml").read_text())
+    a1, a2, b1, _ = edge["nodes"]
+    a1["roles"], a2["roles"], b1["roles"] = ["broker"], ["broker"], ["controller"]
+    spec = tmp_path / "brokers-first.yaml"
+    spec.write_text(yaml.safe_dump(edge))
+    recorder, _ = run_program(str(spec))
+    images = {r.name: r.provider for r in recorder.of("docker:index/remoteImage:RemoteImage")}
+    assert f"::{provider_name(a1['host'])}::" in images["kafka-kafka-image-0"]
+    assert f"::{provider_name(b1['host'])}::" in images["kafka-kafka-image-1"]

@@ -139,26 +139,24 @@ class KafkaCluster(pulumi.ComponentResource):
     ):
         super().__init__("kafka-log-cluster:index:KafkaCluster", name, None, opts)
         plan = target.plan
-        # The quorum's nodes first: a dedicated broker is declared after them.
-        nodes = sorted(
-            (n for n in plan.nodes if "kafka" in n.containers),
-            key=lambda n: "controller" not in n.roles,
-        )
+        nodes = [n for n in plan.nodes if "kafka" in n.containers]
         images = target.pulled(self, f"{name}-kafka-image", image, nodes)
         # A change that replaces Kafka containers replaces them one after another where
         # it can: each dedicated broker after the one before it, each dedicated controller
         # likewise (each is healthy on its own). Combined nodes cannot be chained: one is
         # healthy only once a majority of the quorum is up, so a chain would never finish
         # creating them; `roll` (issue 13) is their rolling change.
-        # A dedicated broker waits for every voter to answer: started before a quorum
-        # exists, it gives up registering after initial.broker.registration.timeout.ms,
-        # and its restarts starve the controllers still starting on a small host.
         self.containers = []
         quorum: list[pulumi.Resource] = []
         previous: dict[str, pulumi.Resource] = {}
-        for node in nodes:
+        # The quorum's nodes first, so a dedicated broker can wait for them; `nodes`
+        # stays in spec order for the images, whose names count the hosts in it.
+        for node in sorted(nodes, key=lambda n: "controller" not in n.roles):
             role = "+".join(sorted(set(node.roles) & {"broker", "controller"}))
             chained = [previous[role]] if role in previous and "+" not in role else []
+            # A dedicated broker waits for every voter: started before a quorum exists,
+            # it gives up registering (initial.broker.registration.timeout.ms), and its
+            # restarts starve the controllers still starting.
             if role == "broker":
                 chained += quorum
             container = service_container(
